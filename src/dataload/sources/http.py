@@ -1,0 +1,301 @@
+"""The HTTP core shared by the source clients: one pooled AsyncClient, failure classification,
+retries, stats and redacted logging.
+
+Each client (PeopleSoft, SnapLogic, SAP, VDS) owns one `SourceHttp` and only adds its URLs and
+the shape of its answers. Every failure comes out as a `SourceError` whose message names the
+system, the endpoint (redacted) and the environment variables to check.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from dataload.sources.errors import (
+    SourceAuthError,
+    SourceError,
+    SourceMalformedResponse,
+    SourceRateLimited,
+    SourceResponseError,
+    SourceServerError,
+    SourceTransportError,
+)
+from dataload.sources.redaction import endpoint, redact_url
+from dataload.sources.retry import RetryPolicy, parse_retry_after, retrying
+
+__all__ = ["ClientStats", "SourceClient", "SourceHttp", "require_url", "timeouts"]
+
+logger = logging.getLogger("dataload.sources")
+
+_USER_AGENT = "dataload"
+
+
+@dataclass
+class ClientStats:
+    """What one client did: requests sent, retries, answers by HTTP status, transport failures."""
+
+    requests: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "transport_errors": self.transport_errors,
+            "by_status": {str(status): n for status, n in sorted(self.by_status.items())},
+        }
+
+
+def require_url(value: str | None, variable: str) -> str:
+    """The configured base URL without a trailing slash; a clear error when it is unset."""
+    if not value or not value.strip():
+        raise ValueError(f"{variable} is not set: set it to the base URL of the service")
+    return value.strip().rstrip("/")
+
+
+def timeouts(read: float, *, connect: float = 10.0) -> httpx.Timeout:
+    """Per-system timeouts: `read` is how long an answer may take. Waiting for a pooled
+    connection is not timed out: callers bound their own concurrency."""
+    return httpx.Timeout(connect=connect, read=read, write=60.0, pool=None)
+
+
+class SourceHttp:
+    """One source system's connection pool plus the rules for turning answers into JSON or errors.
+
+    `source` names the system in messages ("SnapLogic person API"); `url_variable` and
+    `credential_variables` are the environment variables a user should check when the URL or
+    the credentials are wrong; `concurrency_variable` the setting to lower when rate limited.
+    After the first authentication failure every further call fails at once without a request:
+    credentials do not heal within a run, and thousands of queued calls must not each knock.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        url_variable: str,
+        credential_variables: str,
+        auth: httpx.Auth | None,
+        timeout: httpx.Timeout,
+        retry: RetryPolicy,
+        max_connections: int,
+        concurrency_variable: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.source = source
+        self.url_variable = url_variable
+        self.credential_variables = credential_variables
+        self.concurrency_variable = concurrency_variable
+        self.retry = retry
+        self.stats = ClientStats()
+        self._auth_failure: SourceAuthError | None = None
+        self._client = httpx.AsyncClient(
+            auth=auth,
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        source: str | None = None,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send one call (with retries) and return its decoded JSON body.
+
+        `source` overrides the system's name in messages for this call (e.g. naming the query).
+        """
+        if self._auth_failure is not None:
+            raise copy.copy(self._auth_failure)
+        label = source or self.source
+
+        def on_retry(error: SourceError, attempt: int, delay: float) -> None:
+            self.stats.retries += 1
+            logger.warning(
+                "%s; retrying in %.1f s (attempt %d of %d)",
+                error,
+                delay,
+                attempt + 1,
+                self.retry.max_attempts,
+            )
+
+        try:
+            return await retrying(
+                lambda: self._send_once(method, url, label, params, json_body),
+                self.retry,
+                on_retry=on_retry,
+            )
+        except SourceAuthError as error:
+            self._auth_failure = error
+            raise
+
+    async def _send_once(
+        self, method: str, url: str, label: str, params: dict[str, str] | None, json_body: Any
+    ) -> Any:
+        self.stats.requests += 1
+        try:
+            response = await self._client.request(method, url, params=params, json=json_body)
+        except httpx.UnsupportedProtocol as exc:
+            raise SourceError(
+                source=label,
+                endpoint=endpoint(url),
+                problem="has a URL httpx cannot use",
+                hint=f"check {self.url_variable} (it must start with http:// or https://)",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            self.stats.transport_errors += 1
+            raise SourceTransportError(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"did not answer in time ({type(exc).__name__})",
+                hint="the service is slow or down; try again later, or raise the client timeout",
+            ) from exc
+        except httpx.TransportError as exc:
+            self.stats.transport_errors += 1
+            raise SourceTransportError(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"could not be reached ({type(exc).__name__}: {exc})",
+                hint=f"check {self.url_variable} and that the service is reachable from here",
+            ) from exc
+        status = response.status_code
+        self.stats.by_status[status] += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.3f s",
+                method,
+                redact_url(response.request.url),
+                status,
+                response.elapsed.total_seconds(),
+            )
+        if status >= 300:
+            raise self._status_error(response, label, url)
+        return self._decode(response, label, url)
+
+    def shape_error(
+        self, url: str, problem: str, *, source: str | None = None
+    ) -> SourceResponseError:
+        """The error for a JSON answer that is not in the documented shape (never retried)."""
+        return SourceResponseError(
+            source=source or self.source,
+            endpoint=endpoint(url),
+            problem=problem,
+            hint=f"the answer is not in the documented shape; check that {self.url_variable} "
+            "points at the right service",
+        )
+
+    def _status_error(self, response: httpx.Response, label: str, url: str) -> SourceError:
+        status = response.status_code
+        where = {"source": label, "endpoint": endpoint(url), "status": status}
+        problem = f"answered {status} {response.reason_phrase}".rstrip()
+        if status in (401, 403):
+            hint = f"check {self.credential_variables}"
+            if status == 403:
+                hint += " and that this account may call this endpoint"
+            return SourceAuthError(problem=problem, hint=hint, **where)
+        if status == 429:
+            lower = f"lower {self.concurrency_variable} or " if self.concurrency_variable else ""
+            return SourceRateLimited(
+                problem=problem,
+                hint=f"the service is turning calls away; {lower}try again later",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                **where,
+            )
+        if status == 408:
+            return SourceTransportError(
+                problem=problem, hint="the service is slow or down; try again later", **where
+            )
+        if status >= 500:
+            return SourceServerError(
+                problem=problem,
+                hint="the service is failing; try again later, or ask its owners",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                **where,
+            )
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            target = f" to {endpoint(location)}" if location else ""
+            return SourceResponseError(
+                problem=f"redirected ({status}){target}",
+                hint=(
+                    f"check {self.url_variable}; a redirect to a sign-in page means "
+                    f"check {self.credential_variables}"
+                ),
+                **where,
+            )
+        if status == 404:
+            return SourceResponseError(problem=problem, hint=f"check {self.url_variable}", **where)
+        return SourceResponseError(
+            problem=problem,
+            hint=f"the request was refused; check {self.url_variable} and the client version",
+            **where,
+        )
+
+    def _decode(self, response: httpx.Response, label: str, url: str) -> Any:
+        body = response.content
+        content_type = response.headers.get("Content-Type", "")
+        if content_type.startswith("text/html") or body.lstrip()[:1] == b"<":
+            # A 200 carrying HTML is a gateway's sign-in page: the credentials were not accepted.
+            raise SourceAuthError(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"answered {response.status_code} with an HTML page (a login page?) "
+                "instead of JSON",
+                hint=f"check {self.credential_variables}",
+                status=response.status_code,
+            )
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise SourceMalformedResponse(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"answered {response.status_code} with a body that is not valid JSON "
+                f"({len(body)} bytes)",
+                hint="the gateway may be cutting responses; if this persists, ask its owners",
+                status=response.status_code,
+            ) from exc
+
+
+class SourceClient:
+    """Base of the four clients: async context manager over one `SourceHttp`, with its stats."""
+
+    _http: SourceHttp
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._http.stats
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,111 @@
+"""The one retry policy of the source clients: which failures are retried, and how long to wait.
+
+Only transient failures are retried (connection and read errors, timeouts, 5xx, 429, bodies cut
+mid-way); auth failures, 404s and bad data never are, so wrong credentials cost one request, not
+a storm. Waits use exponential backoff with full jitter, except when the server says how long to
+wait (Retry-After, in seconds or as an HTTP date), which is honoured up to a cap. Both the number
+of attempts and the total time spent waiting are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from dataload.sources.errors import SourceError
+
+__all__ = ["RetryPolicy", "parse_retry_after", "retrying"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how patiently a client retries transient failures."""
+
+    #: Requests made at most for one call, the first included (1 = never retry).
+    max_attempts: int = 5
+    #: The first backoff ceiling in seconds; it doubles with each attempt.
+    base_delay: float = 0.5
+    #: The backoff ceiling never grows beyond this.
+    max_delay: float = 30.0
+    #: Give up rather than wait more than this in total for one call.
+    max_total_wait: float = 300.0
+    #: A server's Retry-After is honoured up to this many seconds.
+    max_retry_after: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.base_delay, self.max_delay, self.max_total_wait, self.max_retry_after) < 0:
+            raise ValueError("retry delays must not be negative")
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff after the `attempt`-th failed request (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** min(attempt - 1, 32))
+        return random.uniform(0, ceiling)
+
+    def delay(self, error: SourceError, attempt: int) -> float:
+        """How long to wait before retrying after `error` on the `attempt`-th request.
+
+        A Retry-After is honoured (capped), plus a little jitter so that the callers a server
+        turned away together do not all come back in the same instant.
+        """
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after) + random.uniform(0, self.base_delay)
+        return self.backoff(attempt)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # HTTP dates are GMT; a naive parse means "-0000"
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, inf
+        return None
+    return max(0.0, seconds)
+
+
+async def retrying(
+    send: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[SourceError, int, float], None] | None = None,
+) -> T:
+    """Await `send()` until it succeeds, retrying retryable `SourceError`s under `policy`.
+
+    `on_retry(error, attempt, delay)` is called before each wait (for logs and stats). The error
+    that ends the loop is raised with `attempts` set to the number of requests made.
+    """
+    waited = 0.0
+    attempt = 1
+    while True:
+        try:
+            return await send()
+        except SourceError as error:
+            error.attempts = attempt
+            if not error.retryable or attempt >= policy.max_attempts:
+                raise
+            delay = policy.delay(error, attempt)
+            if waited + delay > policy.max_total_wait:
+                raise
+            if on_retry is not None:
+                on_retry(error, attempt, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            attempt += 1

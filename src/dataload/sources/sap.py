@@ -1,0 +1,70 @@
+"""SAP employee list, API key in `x-api-key`.
+
+`POST {SAP_URL}?BAPIName=Z_HR_EMPLOYEE_OBJ_LIST&account=HR` with body `{}` answers
+`{"ET_EMP_LIST": [{"BUID": "U12345678", "EMP_STATUS": "3 - Active"}, ...]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import httpx
+
+from dataload.settings import Settings
+from dataload.sources.auth import ApiKeyAuth
+from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
+from dataload.sources.retry import RetryPolicy
+
+__all__ = ["ACTIVE_STATUS", "Sap"]
+
+ACTIVE_STATUS = "3 - Active"
+#: Seconds the BAPI may take to list every employee.
+DEFAULT_READ_TIMEOUT = 300.0
+_PARAMS = {"BAPIName": "Z_HR_EMPLOYEE_OBJ_LIST", "account": "HR"}
+
+
+class Sap(SourceClient):
+    """Lists active employees' BUIDs."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: str,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = require_url(url, "SAP_URL")
+        self._http = SourceHttp(
+            source="SAP employee list",
+            url_variable="SAP_URL",
+            credential_variables="SAP_KEY",
+            auth=ApiKeyAuth(key),
+            timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
+            retry=retry or RetryPolicy(),
+            max_connections=1,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """A client for the configured endpoint; keyword `overrides` replace constructor defaults."""
+        options: dict[str, Any] = {
+            "url": settings.sap_url,
+            "key": settings.sap_key.get_secret_value(),
+        }
+        return cls(**(options | overrides))
+
+    async def active_employee_ids(self) -> list[str]:
+        """BUIDs of employees with EMP_STATUS "3 - Active", de-duplicated, in the order listed."""
+        body = await self._http.request_json("POST", self.url, params=_PARAMS, json_body={})
+        employees = body.get("ET_EMP_LIST") if isinstance(body, dict) else None
+        if not isinstance(employees, list) or not all(isinstance(e, dict) for e in employees):
+            raise self._http.shape_error(self.url, "answered without an ET_EMP_LIST array")
+        ids: dict[str, None] = {}
+        for employee in employees:
+            buid = employee.get("BUID")
+            if employee.get("EMP_STATUS") == ACTIVE_STATUS and buid and (buid := str(buid).strip()):
+                ids[buid] = None
+        return list(ids)

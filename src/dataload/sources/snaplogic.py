@@ -1,0 +1,260 @@
+"""SnapLogic triggered tasks: courses per term and person documents, API-key auth.
+
+Tasks answer with a JSON array of documents and may take minutes (default read timeout 15 min).
+A Cloud-URL task allows about 10 concurrent calls and answers 429 beyond that; the retry policy
+honours its Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Self
+
+import httpx
+
+from dataload.settings import Settings
+from dataload.sources.auth import ApiKeyAuth, ApiKeyScheme
+from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
+from dataload.sources.retry import RetryPolicy
+
+__all__ = [
+    "PersonBatch",
+    "SnapLogicCourses",
+    "SnapLogicPersons",
+    "flatten_courses",
+    "is_sensitive_field",
+    "strip_sensitive",
+]
+
+#: Seconds a task may take to answer (the tasks are known to take minutes).
+DEFAULT_READ_TIMEOUT = 900.0
+#: The person objects requested, in the API's own notation.
+PERSON_OBJECTS = "['student','affiliate','faculty','employee']"
+
+_SENSITIVE_NAMES = frozenset({"ssn", "sexualorientation"})
+_SENSITIVE_PREFIX = "finaid"
+# Key -> is it sensitive. Person documents reuse a few hundred key names millions of times, so
+# each name is judged once; the bound only guards against a source with unbounded key names.
+_SENSITIVE_CACHE: dict[str, bool] = {}
+_SENSITIVE_CACHE_LIMIT = 100_000
+
+
+def is_sensitive_field(name: str) -> bool:
+    """`ssn`, `sexualOrientation` and `finAid*`, compared without regard to case."""
+    try:
+        return _SENSITIVE_CACHE[name]
+    except KeyError:
+        folded = name.casefold()
+        sensitive = folded in _SENSITIVE_NAMES or folded.startswith(_SENSITIVE_PREFIX)
+        if len(_SENSITIVE_CACHE) < _SENSITIVE_CACHE_LIMIT:
+            _SENSITIVE_CACHE[name] = sensitive
+        return sensitive
+
+
+def strip_sensitive(value: Any) -> Any:
+    """A copy of a decoded JSON value without sensitive fields at any depth.
+
+    Only dicts and lists are rebuilt; strings, numbers and the like are shared, not copied.
+    """
+    if type(value) is dict:
+        return _strip_dict(value)
+    if type(value) is list:
+        return _strip_list(value)
+    return value
+
+
+def _strip_dict(source: dict[str, Any]) -> dict[str, Any]:
+    result = {}
+    for name, value in source.items():
+        if is_sensitive_field(name):
+            continue
+        kind = type(value)
+        if kind is dict:
+            value = _strip_dict(value)
+        elif kind is list:
+            value = _strip_list(value)
+        result[name] = value
+    return result
+
+
+def _strip_list(source: list[Any]) -> list[Any]:
+    result = []
+    for value in source:
+        kind = type(value)
+        if kind is dict:
+            value = _strip_dict(value)
+        elif kind is list:
+            value = _strip_list(value)
+        result.append(value)
+    return result
+
+
+class SnapLogicCourses(SourceClient):
+    """The course task: `GET {url}?term={STRM}&csEnv={CS_ENV}`, one flat record per course."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: str,
+        cs_env: str,
+        auth_scheme: ApiKeyScheme = "x-api-key",
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = require_url(url, "SNAPLOGIC_COURSE_URL")
+        self.cs_env = cs_env
+        self._http = SourceHttp(
+            source="SnapLogic course API",
+            url_variable="SNAPLOGIC_COURSE_URL",
+            credential_variables="SNAPLOGIC_COURSE_KEY",
+            concurrency_variable="DATALOAD_SNAPLOGIC_CONCURRENCY",
+            auth=ApiKeyAuth(key, scheme=auth_scheme),
+            timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
+            retry=retry or RetryPolicy(),
+            max_connections=max_connections,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """A client for the configured task; keyword `overrides` replace constructor defaults."""
+        options: dict[str, Any] = {
+            "url": settings.snaplogic_course_url,
+            "key": settings.snaplogic_course_key.get_secret_value(),
+            "cs_env": settings.cs_env,
+            "max_connections": settings.snaplogic_concurrency,
+        }
+        return cls(**(options | overrides))
+
+    async def courses(self, term_code: str) -> list[dict[str, Any]]:
+        """Every course of term `term_code`, whatever its career, one record per course key."""
+        label = f"SnapLogic course API (term {term_code})"
+        body = await self._http.request_json(
+            "GET", self.url, source=label, params={"term": term_code, "csEnv": self.cs_env}
+        )
+        try:
+            return flatten_courses(body)
+        except ValueError as exc:
+            raise self._http.shape_error(self.url, f"answered {exc}", source=label) from None
+
+
+def flatten_courses(documents: Any) -> list[dict[str, Any]]:
+    """`[{"termDetails": .., "courses": [{"v2": {..}}]}]` -> one flat record per course.
+
+    Each record is the course's v2 fields plus `academicCareer` and `termCode` from its
+    document's termDetails. A course listed twice under the same key (career, term, courseId,
+    sessionCode) comes out once, as last listed. A course missing a key field is passed on as
+    it is, for the lake to reject and count. Raises ValueError describing a document that is
+    not in this shape.
+    """
+    if not isinstance(documents, list):
+        raise ValueError("JSON that is not an array of documents")
+    records: dict[tuple[Any, ...], dict[str, Any]] = {}
+    keyless: list[dict[str, Any]] = []
+    for index, document in enumerate(documents):
+        details = document.get("termDetails") if isinstance(document, dict) else None
+        career = details.get("academicCareer") if isinstance(details, dict) else None
+        term = details.get("term") if isinstance(details, dict) else None
+        code = term.get("code") if isinstance(term, dict) else None
+        if not isinstance(career, str) or code is None:
+            raise ValueError(
+                f"document {index} without termDetails.academicCareer and termDetails.term.code"
+            )
+        courses = document.get("courses")
+        if not isinstance(courses, list):
+            raise ValueError(f"document {index} without a courses array")
+        term_code = str(code)
+        for course in courses:
+            v2 = course.get("v2") if isinstance(course, dict) else None
+            if not isinstance(v2, dict):
+                raise ValueError(f"document {index} with a course that has no v2 object")
+            record = {**v2, "academicCareer": career, "termCode": term_code}
+            course_id, session = v2.get("courseId"), v2.get("sessionCode")
+            if course_id is None or session is None:
+                keyless.append(record)
+            else:
+                records[(career, term_code, course_id, session)] = record
+    return [*records.values(), *keyless]
+
+
+@dataclass(frozen=True)
+class PersonBatch:
+    """Person documents of one call, sanitised, and how many empty documents were dropped."""
+
+    records: list[dict[str, Any]]
+    dropped_empty: int
+
+
+class SnapLogicPersons(SourceClient):
+    """The person task: POST the uidCarTerm rows of up to 1000 people, get their documents."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: str,
+        cs_env: str,
+        auth_scheme: ApiKeyScheme = "x-api-key",
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 8,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = require_url(url, "SNAPLOGIC_PERSON_URL")
+        self.cs_env = cs_env
+        self._params = {"objects": PERSON_OBJECTS, "csEnv": cs_env}
+        self._http = SourceHttp(
+            source="SnapLogic person API",
+            url_variable="SNAPLOGIC_PERSON_URL",
+            credential_variables="SNAPLOGIC_PERSON_KEY",
+            concurrency_variable="DATALOAD_SNAPLOGIC_CONCURRENCY",
+            auth=ApiKeyAuth(key, scheme=auth_scheme),
+            timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
+            retry=retry or RetryPolicy(),
+            max_connections=max_connections,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """A client for the configured task; keyword `overrides` replace constructor defaults."""
+        options: dict[str, Any] = {
+            "url": settings.snaplogic_person_url,
+            "key": settings.snaplogic_person_key.get_secret_value(),
+            "cs_env": settings.cs_env,
+            "max_connections": settings.snaplogic_concurrency,
+        }
+        return cls(**(options | overrides))
+
+    async def persons(self, uid_car_term_rows: list[dict[str, Any]]) -> PersonBatch:
+        """The documents of the people in `uid_car_term_rows`, without sensitive fields.
+
+        A person without uidCarTerm rows is passed as `{"CAMPUS_ID": buid}`. Documents without
+        a `personid` (the task sometimes answers empty objects) are dropped and counted.
+        """
+        if not uid_car_term_rows:
+            return PersonBatch(records=[], dropped_empty=0)
+        body = await self._http.request_json(
+            "POST",
+            self.url,
+            params=self._params,
+            json_body={"uidCarTerm": json.dumps(uid_car_term_rows, separators=(",", ":"))},
+        )
+        if not isinstance(body, list):
+            raise self._http.shape_error(self.url, "answered JSON that is not an array")
+        records = []
+        dropped = 0
+        for document in body:
+            if document is None or (type(document) is dict and not document.get("personid")):
+                dropped += 1
+            elif type(document) is dict:
+                records.append(_strip_dict(document))
+            else:
+                raise self._http.shape_error(
+                    self.url, f"answered a {type(document).__name__} where a document belongs"
+                )
+        return PersonBatch(records=records, dropped_empty=dropped)

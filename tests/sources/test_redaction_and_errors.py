@@ -1,0 +1,67 @@
+"""Secrets never reach logs or messages: URL and header redaction, error messages, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+from dataload.sources.errors import SourceAuthError, SourceRateLimited
+from dataload.sources.redaction import endpoint, redact_headers, redact_url
+
+
+def test_redact_url_drops_user_info_and_masks_credential_parameters():
+    url = "https://svc:hunter2@example.edu/task?bearer_token=abc123&term=2268&api_key=k9&cookie=c"
+    redacted = redact_url(url)
+    for secret in ("hunter2", "svc:", "abc123", "k9"):
+        assert secret not in redacted
+    assert "term=2268" in redacted
+    assert redacted.startswith("https://example.edu/task?")
+
+
+def test_endpoint_is_scheme_host_and_path_only():
+    url = "https://u:p@example.edu:8443/ps/PSIGW/Q/JSON?prompt_fieldvalue=U123#frag"
+    assert endpoint(url) == "https://example.edu:8443/ps/PSIGW/Q/JSON"
+
+
+def test_redact_headers_masks_credentials_whatever_their_case():
+    headers = {
+        "X-API-Key": "k",
+        "Authorization": "Basic Zm9vOmJhcg==",
+        "Cookie": "s=1",
+        "Accept": "application/json",
+    }
+    assert redact_headers(headers) == {
+        "X-API-Key": "REDACTED",
+        "Authorization": "REDACTED",
+        "Cookie": "REDACTED",
+        "Accept": "application/json",
+    }
+
+
+def test_error_message_names_system_endpoint_problem_and_what_to_check():
+    error = SourceAuthError(
+        source="SnapLogic person API",
+        endpoint="http://host/snaplogic/person",
+        problem="answered 401 Unauthorized",
+        hint="check SNAPLOGIC_PERSON_KEY",
+        status=401,
+    )
+    assert str(error) == (
+        "SnapLogic person API at http://host/snaplogic/person answered 401 Unauthorized: "
+        "check SNAPLOGIC_PERSON_KEY"
+    )
+
+
+def test_errors_survive_pickling_with_their_attributes():
+    error = SourceRateLimited(
+        source="S",
+        endpoint="http://h/",
+        problem="answered 429",
+        hint="wait",
+        status=429,
+        attempts=3,
+        retry_after=2.0,
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is SourceRateLimited
+    assert (copy.status, copy.attempts, copy.retry_after) == (429, 3, 2.0)
+    assert str(copy) == str(error)
