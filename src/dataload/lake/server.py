@@ -114,6 +114,12 @@ class EmbeddedPostgres:
             current = self.status()
             if current.running:
                 return current
+            if current.stale_pid_file:
+                # The recorded postmaster is gone (or an unreaped zombie, which would still make
+                # postgres refuse to start): the pid file is stale and safe to remove.
+                # Its socket lock files (in a folder of ours alone) are just as stale.
+                for stale in [self.data_dir / "postmaster.pid", *self.socket_dir.glob(".s.PGSQL.*")]:
+                    stale.unlink(missing_ok=True)
             self._ensure_initialised()
             args = ["-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file), "start"]
             result = self._run("pg_ctl", *args, check=False)
@@ -156,6 +162,12 @@ class EmbeddedPostgres:
             folder.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         if self._as_root:
+            if not _traversable_by_others(self.home.parent):
+                raise EmbeddedPostgresError(
+                    f"as root, the embedded server runs as the user {SYSTEM_USER!r}, who cannot reach "
+                    f"{self.home}: set DATALOAD_HOME to a folder whose parents others may traverse "
+                    "(the default is /var/lib/dataload)"
+                )
             self.home.chmod(0o755)
             entry = self._system_user()
             for folder in (self.data_dir, self.log_file.parent, self.socket_dir):
