@@ -85,7 +85,6 @@ async def test_wrong_password_names_the_variable_and_hides_the_secret(server: Em
     finally:
         await conn.close()
     hba = server.data_dir / "pg_hba.conf"
-    subprocess.run(["chmod", "a+rw", str(hba)], check=True)
     hba.write_text("host all lake_user 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n")
     conn = await asyncpg.connect(status.url())
     try:
