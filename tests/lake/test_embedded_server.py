@@ -38,7 +38,9 @@ async def test_embedded_server_serves_what_the_lake_needs(server: EmbeddedPostgr
     conn = await asyncpg.connect(status.url())
     try:
         version = await conn.fetchval("SHOW server_version_num")
-        languages = await conn.fetchval("SELECT count(*) FROM pg_language WHERE lanname = 'plpgsql'")
+        languages = await conn.fetchval(
+            "SELECT count(*) FROM pg_language WHERE lanname = 'plpgsql'"
+        )
         jsonpath = await conn.fetchval("""SELECT jsonb_path_query_first('{"a":[1,2]}', '$.a[1]')""")
     finally:
         await conn.close()
@@ -66,7 +68,9 @@ def test_two_processes_starting_at_once_share_one_server(isolated_home: Path) ->
         "print(EmbeddedPostgres(Path(sys.argv[1])).start().pid)"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, str(isolated_home)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(isolated_home)], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     pids = {proc.communicate(timeout=120)[0].strip() for proc in procs}
@@ -77,7 +81,9 @@ def test_two_processes_starting_at_once_share_one_server(isolated_home: Path) ->
         EmbeddedPostgres(isolated_home).stop()
 
 
-async def test_wrong_password_names_the_variable_and_hides_the_secret(server: EmbeddedPostgres) -> None:
+async def test_wrong_password_names_the_variable_and_hides_the_secret(
+    server: EmbeddedPostgres,
+) -> None:
     status = server.start()
     conn = await asyncpg.connect(status.url())
     try:
@@ -85,7 +91,9 @@ async def test_wrong_password_names_the_variable_and_hides_the_secret(server: Em
     finally:
         await conn.close()
     hba = server.data_dir / "pg_hba.conf"
-    hba.write_text("host all lake_user 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n")
+    hba.write_text(
+        "host all lake_user 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+    )
     conn = await asyncpg.connect(status.url())
     try:
         await conn.execute("SELECT pg_reload_conf()")
@@ -107,7 +115,9 @@ async def test_wrong_password_names_the_variable_and_hides_the_secret(server: Em
 
 
 async def test_unreachable_host_names_the_variable() -> None:
-    settings = Settings(_env_file=None, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT=1, POSTGRES_PASS="s3cret")
+    settings = Settings(
+        _env_file=None, POSTGRES_HOST="127.0.0.1", POSTGRES_PORT=1, POSTGRES_PASS="s3cret"
+    )
     with pytest.raises(db.DatabaseUnavailable) as caught:
         await db.connect(settings)
     assert "POSTGRES_HOST" in str(caught.value) and "s3cret" not in str(caught.value)
