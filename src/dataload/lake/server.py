@@ -118,7 +118,10 @@ class EmbeddedPostgres:
                 # The recorded postmaster is gone (or an unreaped zombie, which would still make
                 # postgres refuse to start): the pid file is stale and safe to remove.
                 # Its socket lock files (in a folder of ours alone) are just as stale.
-                for stale in [self.data_dir / "postmaster.pid", *self.socket_dir.glob(".s.PGSQL.*")]:
+                for stale in [
+                    self.data_dir / "postmaster.pid",
+                    *self.socket_dir.glob(".s.PGSQL.*"),
+                ]:
                     stale.unlink(missing_ok=True)
             self._ensure_initialised()
             args = ["-w", "-t", "60", "-D", str(self.data_dir), "-l", str(self.log_file), "start"]
