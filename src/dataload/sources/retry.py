@@ -98,11 +98,13 @@ async def retrying(
         try:
             return await send()
         except SourceError as error:
-            error.attempts = attempt
-            if not error.retryable or attempt >= policy.max_attempts:
-                raise
-            delay = policy.delay(error, attempt)
-            if waited + delay > policy.max_total_wait:
+            delay = policy.delay(error, attempt) if error.retryable else 0.0
+            if (
+                not error.retryable
+                or attempt >= policy.max_attempts
+                or waited + delay > policy.max_total_wait
+            ):
+                error.attempts = attempt
                 raise
             if on_retry is not None:
                 on_retry(error, attempt, delay)

@@ -1,0 +1,257 @@
+"""Which failures are retried, how long the client waits, and what the error says.
+
+Exact answer sequences come from the scripted server over a real socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from tests.sources.scripted_http import FAST_RETRY, ScriptedServer, Step
+
+from dataload.sources import (
+    PeopleSoft,
+    RetryPolicy,
+    Sap,
+    SnapLogicPersons,
+    SourceAuthError,
+    SourceMalformedResponse,
+    SourceRateLimited,
+    SourceResponseError,
+    SourceServerError,
+    SourceTransportError,
+    Vds,
+    timeouts,
+)
+
+SECRET = "s3cr3t-Do-Not-Leak"
+OK_PS = {"status": "success", "data": {"query": {"numrows": 0, "queryname": "Q", "rows": []}}}
+
+
+def peoplesoft(base_url: str, **kw) -> PeopleSoft:
+    options = {
+        "base_url": f"{base_url}/ps",
+        "user": "ps-user",
+        "password": SECRET,
+        "retry": FAST_RETRY,
+    }
+    return PeopleSoft(**(options | kw))
+
+
+def persons(base_url: str, **kw) -> SnapLogicPersons:
+    options = {
+        "url": f"{base_url}/snaplogic/person",
+        "key": SECRET,
+        "cs_env": "qas",
+        "retry": FAST_RETRY,
+    }
+    return SnapLogicPersons(**(options | kw))
+
+
+async def test_429_with_retry_after_seconds_waits_then_succeeds(scripted: ScriptedServer):
+    scripted.reset(Step(429, json={"error": "busy"}, headers={"Retry-After": "1"}), Step(json=[]))
+    async with persons(scripted.base_url) as api:
+        batch = await api.persons([{"CAMPUS_ID": "U1"}])
+        stats = api.stats.as_dict()
+    assert batch.records == []
+    first, second = scripted.received
+    assert second.at - first.at >= 1.0
+    assert stats == {
+        "requests": 2,
+        "retries": 1,
+        "transport_errors": 0,
+        "by_status": {"200": 1, "429": 1},
+    }
+
+
+async def test_retry_after_as_an_http_date_is_honoured(scripted: ScriptedServer):
+    # HTTP dates have whole seconds: the next whole second plus one is 1 to 2 s away.
+    now = datetime.now(UTC)
+    when = now.replace(microsecond=0) + timedelta(seconds=2)
+    scripted.reset(
+        Step(503, body="down", headers={"Retry-After": format_datetime(when, usegmt=True)}),
+        Step(json=OK_PS),
+    )
+    async with peoplesoft(scripted.base_url) as ps:
+        assert await ps.terms() == []
+    first, second = scripted.received
+    assert second.at - first.at >= 0.95
+
+
+async def test_retry_after_beyond_the_cap_is_capped(scripted: ScriptedServer):
+    scripted.reset(Step(429, headers={"Retry-After": "3600"}), Step(json=OK_PS))
+    policy = RetryPolicy(base_delay=0.01, max_retry_after=0.2)
+    async with peoplesoft(scripted.base_url, retry=policy) as ps:
+        assert await ps.terms() == []
+    first, second = scripted.received
+    assert 0.2 <= second.at - first.at < 1.0
+
+
+async def test_rate_limited_until_attempts_run_out_says_to_lower_concurrency(
+    scripted: ScriptedServer,
+):
+    scripted.reset(default=Step(429, headers={"Retry-After": "0"}))
+    async with persons(scripted.base_url) as api:
+        with pytest.raises(SourceRateLimited) as raised:
+            await api.persons([{"CAMPUS_ID": "U1"}])
+    assert len(scripted.received) == FAST_RETRY.max_attempts
+    assert "lower DATALOAD_SNAPLOGIC_CONCURRENCY" in str(raised.value)
+
+
+async def test_wrong_credentials_fail_once_with_the_variables_to_check(
+    scripted: ScriptedServer, caplog
+):
+    scripted.reset(default=Step(401, json={"error": "Unauthorized"}))
+    caplog.set_level(logging.DEBUG, logger="dataload.sources")
+    async with persons(scripted.base_url) as api:
+        with pytest.raises(SourceAuthError) as raised:
+            await api.persons([{"CAMPUS_ID": "U1"}])
+        # Later calls of the same client fail at once: no storm of doomed requests.
+        for _ in range(20):
+            with pytest.raises(SourceAuthError):
+                await api.persons([{"CAMPUS_ID": "U2"}])
+    assert len(scripted.received) == 1
+    assert str(raised.value) == (
+        f"SnapLogic person API at {scripted.base_url}/snaplogic/person answered 401 Unauthorized: "
+        "check SNAPLOGIC_PERSON_KEY"
+    )
+    assert SECRET not in str(raised.value) + caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, SourceAuthError),
+        (403, SourceAuthError),
+        (404, SourceResponseError),
+        (400, SourceResponseError),
+    ],
+)
+async def test_client_errors_are_never_retried(scripted: ScriptedServer, status, kind):
+    scripted.reset(default=Step(status, json={}))
+    async with peoplesoft(scripted.base_url) as ps:
+        with pytest.raises(kind) as raised:
+            await ps.uid_car_term("U1")
+    assert type(raised.value) is kind
+    assert len(scripted.received) == 1
+    if status == 404:
+        assert "check PEOPLE_SOFT_URL" in str(raised.value)
+    if status in (401, 403):
+        assert "check PEOPLE_SOFT_USER/PEOPLE_SOFT_PASS" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Step(
+            200,
+            body="<html><body>Sign in to PeopleSoft</body></html>",
+            headers={"content-type": "text/html"},
+        ),
+        Step(
+            200,
+            body="  <!DOCTYPE html><form action=login>",
+            headers={"content-type": "application/json"},
+        ),
+    ],
+)
+async def test_html_login_page_on_200_is_an_auth_error_not_retried(scripted: ScriptedServer, step):
+    scripted.reset(default=step)
+    async with peoplesoft(scripted.base_url) as ps:
+        with pytest.raises(
+            SourceAuthError, match=r"HTML page .* check PEOPLE_SOFT_USER/PEOPLE_SOFT_PASS"
+        ):
+            await ps.terms()
+    assert len(scripted.received) == 1
+
+
+async def test_persistent_500_fails_after_bounded_retries_with_a_clear_error(
+    scripted: ScriptedServer, caplog
+):
+    scripted.reset(default=Step(500, body="Internal Server Error"))
+    caplog.set_level(logging.WARNING, logger="dataload.sources")
+    async with peoplesoft(scripted.base_url) as ps:
+        with pytest.raises(SourceServerError) as raised:
+            await ps.uid_car_term("U12345678")
+        stats = ps.stats
+    assert len(scripted.received) == FAST_RETRY.max_attempts
+    message = str(raised.value)
+    assert message.startswith(
+        f"PeopleSoft query BU_TERM_STD_FULL_TERM at {scripted.base_url}/ps/PSIGW/"
+    )
+    assert "answered 500 Internal Server Error (gave up after 4 attempts)" in message
+    assert "U12345678" not in message  # prompt values (personal data) stay out of messages
+    assert (stats.requests, stats.retries, stats.by_status[500]) == (4, 3, 4)
+    assert caplog.text.count("retrying in") == 3
+    assert "gave up" not in caplog.text  # only the final error says so
+    assert SECRET not in caplog.text
+
+
+async def test_malformed_json_is_retried_as_transient(scripted: ScriptedServer):
+    scripted.reset(Step(200, body='{"status": "success", "data": {"qu'), Step(json=OK_PS))
+    async with peoplesoft(scripted.base_url) as ps:
+        assert await ps.terms() == []
+    assert len(scripted.received) == 2
+
+
+async def test_persistently_malformed_json_fails_after_bounded_retries(scripted: ScriptedServer):
+    scripted.reset(default=Step(200, body="[{"))
+    async with Sap(url=f"{scripted.base_url}/sap", key=SECRET, retry=FAST_RETRY) as sap:
+        with pytest.raises(
+            SourceMalformedResponse, match=r"not valid JSON .*gave up after 4 attempts"
+        ):
+            await sap.active_employee_ids()
+    assert len(scripted.received) == 4
+
+
+async def test_a_hung_request_times_out_and_is_retried(scripted: ScriptedServer):
+    scripted.reset(
+        Step(json={"ET_EMP_LIST": []}, delay=1.0),
+        Step(json={"ET_EMP_LIST": [{"BUID": "U1", "EMP_STATUS": "3 - Active"}]}),
+    )
+    sap = Sap(
+        url=f"{scripted.base_url}/sap", key=SECRET, retry=FAST_RETRY, timeout=timeouts(read=0.2)
+    )
+    async with sap:
+        assert await sap.active_employee_ids() == ["U1"]
+        assert sap.stats.transport_errors == 1
+
+
+async def test_unreachable_service_names_the_url_variable(caplog):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.DEBUG, logger="dataload.sources")
+    vds = Vds(url=f"http://127.0.0.1:{port}/vds", username="u", password=SECRET, retry=FAST_RETRY)
+    async with vds:
+        with pytest.raises(SourceTransportError) as raised:
+            await vds.person_ids("faculty")
+    message = str(raised.value)
+    assert message.startswith(
+        f"VDS directory (faculty) at http://127.0.0.1:{port}/vds/adap/ou=people,dc=bu,dc=edu could not be reached (ConnectError"
+    )
+    assert "check VDS_URL" in message and "gave up after 4 attempts" in message
+    assert SECRET not in message + caplog.text
+
+
+async def test_a_url_without_a_scheme_is_a_configuration_error_not_retried():
+    async with Sap(url="sap.example.edu/api", key=SECRET, retry=FAST_RETRY) as sap:
+        with pytest.raises(Exception, match="check SAP_URL") as raised:
+            await sap.active_employee_ids()
+    assert not raised.value.retryable
+    assert sap.stats.requests == 1
+
+
+async def test_secrets_in_the_url_never_reach_messages(scripted: ScriptedServer):
+    scripted.reset(default=Step(500))
+    url = httpx.URL(scripted.base_url).copy_with(username="svc", password=SECRET, path="/sap")
+    async with Sap(url=str(url), key=SECRET, retry=RetryPolicy(max_attempts=1)) as sap:
+        with pytest.raises(SourceServerError) as raised:
+            await sap.active_employee_ids()
+    assert SECRET not in str(raised.value)
+    assert "svc" not in str(raised.value)
