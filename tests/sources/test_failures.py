@@ -5,6 +5,7 @@ Exact answer sequences come from the scripted server over a real socket.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from datetime import UTC, datetime, timedelta
@@ -255,3 +256,17 @@ async def test_secrets_in_the_url_never_reach_messages(scripted: ScriptedServer)
             await sap.active_employee_ids()
     assert SECRET not in str(raised.value)
     assert "svc" not in str(raised.value)
+
+
+async def test_an_outage_under_many_calls_costs_about_one_request_per_call(
+    scripted: ScriptedServer,
+):
+    scripted.reset(default=Step(500))
+    policy = RetryPolicy(max_attempts=5, base_delay=0.001, budget_reserve=5, budget_ratio=0.1)
+    async with peoplesoft(scripted.base_url, retry=policy) as ps:
+        outcomes = await asyncio.gather(
+            *(ps.uid_car_term(f"U{i}") for i in range(40)), return_exceptions=True
+        )
+    assert all(isinstance(outcome, SourceServerError) for outcome in outcomes)
+    # Without the budget: 40 calls x 5 attempts = 200 requests.
+    assert len(scripted.received) <= 40 + 5 + 4 + 1

@@ -128,3 +128,39 @@ async def test_retrying_returns_the_first_success_and_calls_on_retry_for_each_wa
     )
     assert result == "done"
     assert seen == [(SourceServerError, 1), (SourceRateLimited, 2)]
+
+
+async def test_retry_budget_limits_retries_across_calls_once_the_reserve_is_spent():
+    policy = RetryPolicy(max_attempts=4, base_delay=0.0, budget_reserve=3, budget_ratio=0.5)
+    budget = policy.new_budget()
+    sent = 0
+
+    async def send():
+        nonlocal sent
+        sent += 1
+        raise error()
+
+    errors = []
+    for _ in range(10):
+        with pytest.raises(SourceServerError) as raised:
+            await retrying(send, policy, budget=budget)
+        errors.append(raised.value)
+    # 10 first attempts, the reserve of 3, then half a retry per call.
+    assert sent == 10 + 3 + 4
+    assert errors[0].attempts == 4 and not errors[0].out_of_budget
+    assert errors[-1].out_of_budget
+    assert "too many failures on this client to keep retrying" in str(errors[-1])
+
+
+async def test_retry_budget_stays_full_when_failures_are_occasional():
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, budget_reserve=5, budget_ratio=0.2)
+    budget = policy.new_budget()
+    for call in range(200):
+        failures = [error()] if call % 10 == 0 else []  # one call in ten fails once
+
+        async def send(failures=failures):
+            if failures:
+                raise failures.pop()
+            return "ok"
+
+        assert await retrying(send, policy, budget=budget) == "ok"

@@ -39,6 +39,8 @@ class SourceError(Exception):
 
     #: Whether the retry policy may try the same request again.
     retryable: bool = False
+    #: Set when a retryable failure was not retried because the client's retry budget was spent.
+    out_of_budget: bool = False
 
     def __init__(
         self,
@@ -67,6 +69,11 @@ class SourceError(Exception):
 
     def __str__(self) -> str:
         tries = f" (gave up after {self.attempts} attempts)" if self.attempts > 1 else ""
+        if self.out_of_budget:
+            tries = (
+                f" (gave up after {self.attempts} attempt{'s' if self.attempts > 1 else ''}: "
+                "too many failures on this client to keep retrying)"
+            )
         return f"{self.source} at {self.endpoint} {self.problem}{tries}: {self.hint}"
 
 

@@ -96,6 +96,7 @@ class SourceHttp:
         self.credential_variables = credential_variables
         self.concurrency_variable = concurrency_variable
         self.retry = retry
+        self._budget = retry.new_budget()
         self.stats = ClientStats()
         self._auth_failure: SourceAuthError | None = None
         self._client = httpx.AsyncClient(
@@ -143,6 +144,7 @@ class SourceHttp:
             return await retrying(
                 lambda: self._send_once(method, url, label, params, json_body),
                 self.retry,
+                budget=self._budget,
                 on_retry=on_retry,
             )
         except SourceAuthError as error:

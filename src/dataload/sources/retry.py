@@ -4,7 +4,9 @@ Only transient failures are retried (connection and read errors, timeouts, 5xx, 
 mid-way); auth failures, 404s and bad data never are, so wrong credentials cost one request, not
 a storm. Waits use exponential backoff with full jitter, except when the server says how long to
 wait (Retry-After, in seconds or as an HTTP date), which is honoured up to a cap. Both the number
-of attempts and the total time spent waiting are bounded.
+of attempts and the total time spent waiting are bounded, and so is the share of retries a
+client makes over all its calls (a retry budget): when a system is down for thousands of queued
+calls, each one fails after about one request instead of `max_attempts`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TypeVar
 
 from dataload.sources.errors import SourceError
 
-__all__ = ["RetryPolicy", "parse_retry_after", "retrying"]
+__all__ = ["RetryBudget", "RetryPolicy", "parse_retry_after", "retrying"]
 
 T = TypeVar("T")
 
@@ -38,12 +40,22 @@ class RetryPolicy:
     max_total_wait: float = 300.0
     #: A server's Retry-After is honoured up to this many seconds.
     max_retry_after: float = 120.0
+    #: Retries a client may make in a burst before the budget applies.
+    budget_reserve: float = 20.0
+    #: Retries earned by each call: in a long outage, retries per call tend to this.
+    budget_ratio: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if min(self.base_delay, self.max_delay, self.max_total_wait, self.max_retry_after) < 0:
             raise ValueError("retry delays must not be negative")
+        if min(self.budget_reserve, self.budget_ratio) < 0:
+            raise ValueError("the retry budget must not be negative")
+
+    def new_budget(self) -> RetryBudget:
+        """A fresh budget for one client."""
+        return RetryBudget(reserve=self.budget_reserve, ratio=self.budget_ratio)
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff after the `attempt`-th failed request (1-based)."""
@@ -59,6 +71,27 @@ class RetryPolicy:
         if error.retry_after is not None:
             return min(error.retry_after, self.max_retry_after) + random.uniform(0, self.base_delay)
         return self.backoff(attempt)
+
+
+class RetryBudget:
+    """The retries one client may still make: a reserve, refilled by `ratio` with each call.
+
+    Spent by every retry, whatever the call; calls that never fail keep it full.
+    """
+
+    def __init__(self, *, reserve: float, ratio: float) -> None:
+        self._reserve = reserve
+        self._ratio = ratio
+        self._tokens = reserve
+
+    def earn(self) -> None:
+        self._tokens = min(self._reserve, self._tokens + self._ratio)
+
+    def spend(self) -> bool:
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -85,13 +118,17 @@ async def retrying(
     send: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     *,
+    budget: RetryBudget | None = None,
     on_retry: Callable[[SourceError, int, float], None] | None = None,
 ) -> T:
-    """Await `send()` until it succeeds, retrying retryable `SourceError`s under `policy`.
+    """Await `send()` until it succeeds, retrying retryable `SourceError`s under `policy`
+    (and within `budget`, shared by all calls of one client).
 
     `on_retry(error, attempt, delay)` is called before each wait (for logs and stats). The error
     that ends the loop is raised with `attempts` set to the number of requests made.
     """
+    if budget is not None:
+        budget.earn()
     waited = 0.0
     attempt = 1
     while True:
@@ -105,6 +142,10 @@ async def retrying(
                 or waited + delay > policy.max_total_wait
             ):
                 error.attempts = attempt
+                raise
+            if budget is not None and not budget.spend():
+                error.attempts = attempt
+                error.out_of_budget = True
                 raise
             if on_retry is not None:
                 on_retry(error, attempt, delay)
