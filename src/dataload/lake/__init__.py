@@ -1,1 +1,17 @@
+"""The lake: PostgreSQL schemas, migrations, the fast write path, service filters, history."""
 
+from dataload.lake.domains import Domain, UnknownDomain
+from dataload.lake.load import BatchResult, Lake, LakeError, LoadRun, RunSummary
+from dataload.lake.migrate import MigrationError, migrate
+
+__all__ = [
+    "BatchResult",
+    "Domain",
+    "Lake",
+    "LakeError",
+    "LoadRun",
+    "MigrationError",
+    "RunSummary",
+    "UnknownDomain",
+    "migrate",
+]

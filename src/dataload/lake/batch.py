@@ -1,0 +1,114 @@
+"""Turning a batch of records into what the write path sends: pure Python, no database.
+
+Each record is checked (a JSON object, its key fields present and of the right type, content
+PostgreSQL can store), its key extracted, its content hash computed and its payload serialised.
+A bad record is set aside with its reason; the others go on. Records are sorted by key so that
+concurrent batches take row locks in the same order (no deadlocks), and a key offered twice in
+one batch keeps its last record.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dataload.lake.canonical import NotCanonicalisable, content_hash
+from dataload.lake.domains import Domain
+
+__all__ = ["PreparedBatch", "Rejection", "prepare_batch"]
+
+SAMPLE_CHARS = 300
+_INT64 = range(-(2**63), 2**63)
+# A JSON "\u0000" escape (preceded by an even number of backslashes): jsonb cannot store it.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    sample: str
+
+
+@dataclass
+class PreparedBatch:
+    offered: int = 0
+    # Parallel lists, sorted by key: every key the batch offers (rejected-for-content records
+    # included, so that a complete snapshot does not delete them), its hash (None when the
+    # record was rejected) and its payload text.
+    keys: list[Key] = field(default_factory=list)
+    hashes: list[uuid.UUID | None] = field(default_factory=list)
+    payloads: list[str | None] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def _sample(record: Any) -> str:
+    try:
+        text = orjson.dumps(record, default=repr).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = repr(record)
+    return text[:SAMPLE_CHARS]
+
+
+def _key_error(domain: Domain, record: dict[str, Any]) -> str | None:
+    for field_name, kind in zip(domain.key_fields, domain.key_types, strict=True):
+        value = record.get(field_name)
+        if value is None or value == "":
+            return f"missing key field {field_name!r}"
+        if kind == "bigint":
+            if type(value) is not int or value not in _INT64:
+                return f"key field {field_name!r} must be an integer, got {type(value).__name__}"
+        elif type(value) is not str:
+            return f"key field {field_name!r} must be a string, got {type(value).__name__}"
+        elif "\x00" in value:
+            return f"key field {field_name!r} contains a NUL character"
+    return None
+
+
+def _content(record: dict[str, Any]) -> tuple[str, uuid.UUID]:
+    payload = orjson.dumps(record)
+    if _NUL_ESCAPE.search(payload):
+        raise NotCanonicalisable("a string contains a NUL character, which jsonb cannot store")
+    return payload.decode(), content_hash(record)
+
+
+def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
+    batch = PreparedBatch()
+    by_key: dict[Key, tuple[uuid.UUID | None, str | None]] = {}
+    for record in records:
+        batch.offered += 1
+        if not isinstance(record, dict):
+            reason = f"not a JSON object but {type(record).__name__}"
+            batch.rejections.append(Rejection(reason, _sample(record)))
+            continue
+        problem = _key_error(domain, record)
+        if problem:
+            batch.rejections.append(Rejection(problem, _sample(record)))
+            continue
+        key = tuple(record[f] for f in domain.key_fields)
+        if key in by_key:
+            batch.rejections.append(
+                Rejection(
+                    f"key {key} offered again in the same batch; only the last record "
+                    "of a key is loaded",
+                    (by_key[key][1] or "")[:SAMPLE_CHARS],
+                )
+            )
+        try:
+            payload, hash_ = _content(record)
+            by_key[key] = (hash_, payload)
+        except (NotCanonicalisable, orjson.JSONEncodeError, TypeError) as exc:
+            batch.rejections.append(Rejection(f"content cannot be stored: {exc}", _sample(record)))
+            by_key[key] = (None, None)
+    for key in sorted(by_key):
+        hash_, payload = by_key[key]
+        batch.keys.append(key)
+        batch.hashes.append(hash_)
+        batch.payloads.append(payload)
+    return batch

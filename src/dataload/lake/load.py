@@ -1,0 +1,283 @@
+"""The write path: load runs, batch by batch, into a domain's raw layer.
+
+A batch is one transaction of three round trips:
+1. `lake.offer()` gets every key with its content hash (computed here, see canonical.py),
+   records the keys as seen by the run, and answers which records are new or changed: a join
+   against xform's primary key. Unchanged records stop here; their payload never travels.
+2. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`; the statement-level
+   trigger there propagates them to xform and curated, set-based.
+3. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
+A database error anywhere rolls the whole batch back: no layer shows any part of it.
+
+`finish(complete=True)` declares the run a complete snapshot: keys it never offered are marked
+deleted. `finish(complete=False)` and `fail()` never delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from dataload.lake.batch import PreparedBatch, prepare_batch
+from dataload.lake.domains import Domain, UnknownDomain, load_domains
+
+__all__ = ["BatchResult", "Lake", "LakeError", "LoadRun", "RunSummary"]
+
+log = logging.getLogger("dataload.lake")
+
+_LOGGED_REJECTIONS = 10  # per batch; the ledger keeps them all
+
+
+class LakeError(RuntimeError):
+    """A load could not be written; the batch or run named in the message was rolled back."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    offered: int
+    inserted: int
+    changed: int
+    unchanged: int
+    rejected: int
+    duration_s: float
+    rejected_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    domain: str
+    status: str
+    offered: int
+    inserted: int
+    changed: int
+    unchanged: int
+    deleted: int
+    rejected: int
+    started: datetime
+    finished: datetime | None
+    duration_s: float | None
+    error: str | None = None
+    rejected_reasons: list[str] = field(default_factory=list)
+
+
+class LoadRun:
+    """One load of one domain; create it with `Lake.start_run`."""
+
+    def __init__(self, pool: asyncpg.Pool, domain: Domain, run_id: int) -> None:
+        self._pool = pool
+        self.domain = domain
+        self.run_id = run_id
+        self._in_flight = 0
+
+    async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
+        """Load one batch atomically; bad records are rejected, the rest loads."""
+        started = time.perf_counter()
+        # Hashing is CPU work: keep the event loop free for the flow's HTTP calls meanwhile.
+        batch = await asyncio.to_thread(prepare_batch, self.domain, records)
+        self._in_flight += 1
+        try:
+            written = await self._write(batch)
+        except asyncpg.PostgresError as exc:
+            raise LakeError(
+                f"{self.domain.name} batch of {batch.offered} records (run {self.run_id}) failed "
+                f"and was rolled back: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            self._in_flight -= 1
+        inserted = sum(1 for _, is_new in written if is_new)
+        valid = sum(1 for h in batch.hashes if h is not None)
+        result = BatchResult(
+            offered=batch.offered,
+            inserted=inserted,
+            changed=len(written) - inserted,
+            unchanged=valid - len(written),
+            rejected=len(batch.rejections),
+            duration_s=time.perf_counter() - started,
+            rejected_reasons=sorted({r.reason for r in batch.rejections})[:5],
+        )
+        self._log_rejections(batch)
+        return result
+
+    async def _write(self, batch: PreparedBatch) -> list[tuple[int, bool]]:
+        domain = self.domain
+        keys = orjson.dumps(batch.keys).decode()
+        rejects = orjson.dumps([{"reason": r.reason, "sample": r.sample} for r in batch.rejections])
+        async with self._pool.acquire() as conn, conn.transaction():
+            written = [
+                (r["ord"], r["is_new"])
+                for r in await conn.fetch(
+                    "SELECT ord, is_new FROM lake.offer($1, $2::jsonb, $3::uuid[])",
+                    self.run_id,
+                    keys,
+                    batch.hashes,
+                )
+            ]
+            if written:
+                rows = []
+                for ord_, _ in written:
+                    i = ord_ - 1
+                    rows.append((*batch.keys[i], batch.payloads[i], batch.hashes[i], self.run_id))
+                await conn.copy_records_to_table(
+                    domain.raw_table,
+                    schema_name=domain.raw_schema,
+                    columns=[*domain.key_columns, domain.data_column, "content_hash", "run_id"],
+                    records=rows,
+                )
+            inserted = sum(1 for _, is_new in written if is_new)
+            valid = sum(1 for h in batch.hashes if h is not None)
+            await conn.execute(
+                "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                self.run_id,
+                batch.offered,
+                inserted,
+                len(written) - inserted,
+                valid - len(written),
+                len(batch.rejections),
+                rejects.decode(),
+            )
+        return written
+
+    def _log_rejections(self, batch: PreparedBatch) -> None:
+        for rejection in batch.rejections[:_LOGGED_REJECTIONS]:
+            log.warning(
+                "%s run %s: record rejected: %s; record starts %s",
+                self.domain.name,
+                self.run_id,
+                rejection.reason,
+                rejection.sample[:120],
+            )
+        if len(batch.rejections) > _LOGGED_REJECTIONS:
+            log.warning(
+                "%s run %s: %d more records rejected in this batch (see lake.rejected)",
+                self.domain.name,
+                self.run_id,
+                len(batch.rejections) - _LOGGED_REJECTIONS,
+            )
+
+    async def load_stream(
+        self, batches: AsyncIterable[list[dict[str, Any]]], *, concurrency: int = 1
+    ) -> None:
+        """Load every batch the iterable yields, up to `concurrency` at a time."""
+        pending: set[asyncio.Task[BatchResult]] = set()
+        try:
+            async for records in batches:
+                if len(pending) >= concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+                pending.add(asyncio.ensure_future(self.load(records)))
+            for task in asyncio.as_completed(pending):
+                await task
+            pending = set()
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def finish(self, *, complete: bool) -> RunSummary:
+        """End the run; `complete=True` marks keys this run never offered as deleted."""
+        if self._in_flight:
+            raise LakeError(
+                f"run {self.run_id} still has {self._in_flight} batches loading; "
+                "wait for them before finishing it"
+            )
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT lake.finish_run($1, $2)", self.run_id, complete)
+        except asyncpg.PostgresError as exc:
+            raise LakeError(
+                f"finishing {self.domain.name} run {self.run_id} failed and was rolled back: {exc}"
+            ) from exc
+        return await run_summary(self._pool, self.run_id)
+
+    async def fail(self, reason: str) -> RunSummary:
+        """End the run as failed: it deletes nothing; what its batches loaded stays."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT lake.fail_run($1, $2)", self.run_id, reason)
+        return await run_summary(self._pool, self.run_id)
+
+
+async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
+    async with pool.acquire() as conn:
+        run = await conn.fetchrow("SELECT * FROM lake.runs WHERE run_id = $1", run_id)
+        reasons = await conn.fetch(
+            "SELECT reason, count(*) AS n FROM lake.rejected WHERE run_id = $1"
+            " GROUP BY reason ORDER BY n DESC, reason LIMIT 5",
+            run_id,
+        )
+    if run is None:
+        raise LakeError(f"run {run_id} does not exist in lake.runs")
+    finished = run["finished"]
+    return RunSummary(
+        run_id=run_id,
+        domain=run["domain"],
+        status=run["status"],
+        offered=run["offered"],
+        inserted=run["inserted"],
+        changed=run["changed"],
+        unchanged=run["unchanged"],
+        deleted=run["deleted"],
+        rejected=run["rejected"],
+        started=run["started"],
+        finished=finished,
+        duration_s=(finished - run["started"]).total_seconds() if finished else None,
+        error=run["error"],
+        rejected_reasons=[f"{r['reason']} (x{r['n']})" for r in reasons],
+    )
+
+
+class Lake:
+    """The lake seen from the flows: start load runs, ask what the layers hold."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._domains: dict[str, Domain] | None = None
+
+    async def domain(self, name: str) -> Domain:
+        if self._domains is None:
+            async with self._pool.acquire() as conn:
+                self._domains = await load_domains(conn)
+        try:
+            return self._domains[name]
+        except KeyError:
+            known = ", ".join(sorted(self._domains)) or "none (run `dataload db init`)"
+            raise UnknownDomain(f"the lake has no domain {name!r}; it has {known}") from None
+
+    async def start_run(
+        self, domain: str, *, flow: str | None = None, flow_run_id: str | None = None
+    ) -> LoadRun:
+        spec = await self.domain(domain)
+        async with self._pool.acquire() as conn:
+            run_id = await conn.fetchval(
+                "SELECT run_id FROM lake.start_run($1, $2, $3)", domain, flow, flow_run_id
+            )
+        return LoadRun(self._pool, spec, run_id)
+
+    async def run_summary(self, run_id: int) -> RunSummary:
+        return await run_summary(self._pool, run_id)
+
+    async def active_term_codes(self) -> list[str]:
+        async with self._pool.acquire() as conn:
+            return [r[0] for r in await conn.fetch("SELECT lake.active_term_codes()")]
+
+    async def current_count(self, domain: str) -> int:
+        """Live (not deleted) records in the domain's xform layer."""
+        spec = await self.domain(domain)
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT (lake.layer_counts($1) ->> 'xform_live')::bigint", spec.name
+            )
+
+    async def layer_counts(self, domain: str) -> dict[str, Any]:
+        """{'raw': n, 'xform_live': n, 'xform_deleted': n, 'curated': {service: n}}."""
+        spec = await self.domain(domain)
+        async with self._pool.acquire() as conn:
+            return orjson.loads(await conn.fetchval("SELECT lake.layer_counts($1)", spec.name))

@@ -1,0 +1,292 @@
+-- The three layers of a domain, written once and instantiated per domain by
+-- lake.install_domain(). Everything below is generic: the domain's names come from
+-- lake.domains and enter SQL only through format('%I'), per statement, never per row.
+--
+--   <d>_raw.<d>_data                        insert-only history (a row per change or deletion)
+--   <d>_xform.current_<d>_data              one row per key: the latest raw version
+--   <d>_curated.<d>_data_by_service         per (service, key) the record filtered for a service
+--   <d>_curated.<d>_schema_service_filters  the services: (service, paths)
+--
+-- Propagation raw -> xform -> curated is a statement-level AFTER INSERT trigger on raw that
+-- reads the statement's rows from a transition table: one set-based statement per batch,
+-- whoever wrote to raw (the loader's COPY, or an INSERT from psql).
+
+-- "a.k1, a.k2" for a domain's key columns (alias NULL: bare names).
+CREATE FUNCTION lake.key_list(columns text[], alias text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT string_agg(CASE WHEN alias IS NULL THEN format('%I', c)
+                               ELSE format('%I.%I', alias, c) END, ', ' ORDER BY n)
+        FROM unnest(columns) WITH ORDINALITY AS k(c, n));
+
+-- "a.k1 = b.k1 AND a.k2 = b.k2".
+CREATE FUNCTION lake.key_match(columns text[], a text, b text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT string_agg(format('%I.%I = %I.%I', a, c, b, c), ' AND ' ORDER BY n)
+        FROM unnest(columns) WITH ORDINALITY AS k(c, n));
+
+CREATE FUNCTION lake.domain(name text) RETURNS lake.domains
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result lake.domains;
+BEGIN
+    SELECT * INTO result FROM lake.domains WHERE domain = name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown lake domain "%"', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'domains are listed in lake.domains';
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- Statement-level AFTER INSERT on <d>_raw.<d>_data (TG_ARGV[0] = domain): bring xform and
+-- curated up to date for the keys of the statement.
+CREATE FUNCTION lake.raw_propagate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    d lake.domains := lake.domain(TG_ARGV[0]);
+    k text := lake.key_list(d.key_columns);
+BEGIN
+    EXECUTE format($sql$
+        WITH latest AS MATERIALIZED (
+            SELECT DISTINCT ON (%2$s) %2$s, %3$I AS data, deleted, content_hash, raw_id,
+                   dl_insert_date
+            FROM new_rows
+            ORDER BY %2$s, raw_id DESC),
+        live AS (SELECT * FROM latest WHERE NOT deleted),
+        gone AS (SELECT * FROM latest WHERE deleted),
+        upsert_xform AS (
+            INSERT INTO %1$I_xform.%4$I AS x (%2$s, %3$I, content_hash, raw_id, modified_date)
+            SELECT %2$s, data, content_hash, raw_id, dl_insert_date FROM live ORDER BY %2$s
+            ON CONFLICT (%2$s) DO UPDATE
+            SET %3$I = excluded.%3$I, content_hash = excluded.content_hash,
+                raw_id = excluded.raw_id, modified_date = excluded.modified_date,
+                deleted_at = NULL),
+        mark_deleted AS (
+            UPDATE %1$I_xform.%4$I AS x
+            SET deleted_at = gone.dl_insert_date, modified_date = gone.dl_insert_date,
+                raw_id = gone.raw_id
+            FROM gone WHERE %5$s AND x.deleted_at IS NULL),
+        services AS (
+            SELECT service, compiled FROM %1$I_curated.%6$I
+            UNION ALL SELECT 'full', NULL),
+        derived AS MATERIALIZED (
+            SELECT s.service, %7$s, l.dl_insert_date,
+                   CASE WHEN s.compiled IS NULL THEN l.data
+                        ELSE lake.filter_record(l.data, s.compiled, $1) END AS data
+            FROM live AS l CROSS JOIN services AS s),
+        upsert_curated AS (
+            INSERT INTO %1$I_curated.%8$I AS c (service, %2$s, %3$I, modified_date)
+            SELECT service, %2$s, data, dl_insert_date FROM derived
+            WHERE data IS NOT NULL ORDER BY service, %2$s
+            ON CONFLICT (service, %2$s) DO UPDATE
+            SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
+            WHERE c.%3$I IS DISTINCT FROM excluded.%3$I),
+        drop_gone AS (
+            DELETE FROM %1$I_curated.%8$I AS c USING gone WHERE %9$s)
+        DELETE FROM %1$I_curated.%8$I AS c
+        USING derived WHERE derived.data IS NULL AND c.service = derived.service AND %10$s
+        $sql$,
+        d.domain, k, d.domain || '_data', 'current_' || d.domain || '_data',
+        lake.key_match(d.key_columns, 'x', 'gone'),
+        d.domain || '_schema_service_filters', lake.key_list(d.key_columns, 'l'),
+        d.domain || '_data_by_service', lake.key_match(d.key_columns, 'c', 'gone'),
+        lake.key_match(d.key_columns, 'c', 'derived'))
+    USING d.key_fields;
+    IF d.on_change IS NOT NULL THEN
+        EXECUTE format('SELECT %s()', d.on_change);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- BEFORE INSERT on raw for rows that come without a content hash (written from psql; the
+-- loader always sends one): compute it, and skip the row if it equals the current version,
+-- so that raw stays a log of changes whoever writes to it.
+CREATE FUNCTION lake.raw_fill_hash() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    d lake.domains := lake.domain(TG_ARGV[0]);
+    hash uuid := lake.content_hash(to_jsonb(NEW) -> (d.domain || '_data'));
+    same boolean;
+BEGIN
+    EXECUTE format(
+        'SELECT EXISTS (SELECT FROM %1$I_xform.%2$I AS x, (SELECT ($1).*) AS n
+                        WHERE %3$s AND x.content_hash = $2 AND x.deleted_at IS NULL)',
+        d.domain, 'current_' || d.domain || '_data', lake.key_match(d.key_columns, 'x', 'n'))
+    INTO same USING NEW, hash;
+    IF same THEN
+        RETURN NULL;
+    END IF;
+    NEW.content_hash := hash;
+    RETURN NEW;
+END
+$$;
+
+-- Re-derive one service of a domain for every current record, set-based: rows whose filtered
+-- copy changed are rewritten, rows that no longer hold anything are removed, and a service that
+-- no longer exists loses all its rows.
+CREATE FUNCTION lake.derive_service(domain_name text, service_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d lake.domains := lake.domain(domain_name);
+    k text := lake.key_list(d.key_columns);
+BEGIN
+    EXECUTE format($sql$
+        WITH derived AS MATERIALIZED (
+            SELECT %2$s, lake.filter_record(x.%3$I, f.compiled, $2) AS data
+            FROM %1$I_xform.%4$I AS x
+            JOIN %1$I_curated.%5$I AS f ON f.service = $1
+            WHERE x.deleted_at IS NULL),
+        upserted AS (
+            INSERT INTO %1$I_curated.%6$I AS c (service, %7$s, %3$I, modified_date)
+            SELECT $1, %7$s, data, now() FROM derived WHERE data IS NOT NULL ORDER BY %7$s
+            ON CONFLICT (service, %7$s) DO UPDATE
+            SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
+            WHERE c.%3$I IS DISTINCT FROM excluded.%3$I)
+        DELETE FROM %1$I_curated.%6$I AS c
+        WHERE c.service = $1
+          AND NOT EXISTS (SELECT FROM derived WHERE derived.data IS NOT NULL AND %8$s)
+        $sql$,
+        d.domain, lake.key_list(d.key_columns, 'x'), d.domain || '_data',
+        'current_' || d.domain || '_data', d.domain || '_schema_service_filters',
+        d.domain || '_data_by_service', k, lake.key_match(d.key_columns, 'c', 'derived'))
+    USING service_name, d.key_fields;
+END
+$$;
+
+-- BEFORE INSERT OR UPDATE on a filters table: validate and compile the paths.
+CREATE FUNCTION lake.filter_compile() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.compiled := lake.compile_paths(NEW.service, NEW.paths);
+    NEW.modified_date := now();
+    RETURN NEW;
+END
+$$;
+
+-- AFTER INSERT, UPDATE or DELETE on a filters table (TG_ARGV[0] = domain): re-derive what
+-- changed, and only that.
+CREATE FUNCTION lake.filter_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.service <> NEW.service) THEN
+        PERFORM lake.derive_service(TG_ARGV[0], OLD.service);
+    END IF;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (OLD.paths IS DISTINCT FROM NEW.paths
+                                                  OR OLD.service <> NEW.service)) THEN
+        PERFORM lake.derive_service(TG_ARGV[0], NEW.service);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Create a domain's schemas, tables, triggers and history view.
+CREATE FUNCTION lake.install_domain(
+    domain_name text, key_columns text[], key_types text[], key_fields text[],
+    on_change regproc DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d       text := domain_name;
+    data    text := domain_name || '_data';
+    k       text := lake.key_list(key_columns);
+    key_def text := (SELECT string_agg(format('%I %s NOT NULL', c, t), ', ' ORDER BY n)
+                     FROM unnest(key_columns, key_types) WITH ORDINALITY AS s(c, t, n));
+BEGIN
+    INSERT INTO lake.domains VALUES (d, key_columns, key_types, key_fields, on_change);
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', d || '_raw');
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', d || '_xform');
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', d || '_curated');
+
+    EXECUTE format($sql$
+        CREATE TABLE %1$I_raw.%2$I (
+            raw_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            %3$s,
+            %2$I           jsonb,
+            deleted        boolean NOT NULL DEFAULT false,
+            content_hash   uuid,
+            run_id         bigint,
+            dl_insert_date timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT %2$I_payload_or_deletion CHECK (
+                CASE WHEN deleted THEN %2$I IS NULL ELSE jsonb_typeof(%2$I) = 'object' END))
+        $sql$, d, data, key_def);
+    EXECUTE format('CREATE INDEX ON %I.%I (%s, raw_id)', d || '_raw', data, k);
+    EXECUTE format($sql$
+        COMMENT ON TABLE %1$I_raw.%2$I IS
+        'Insert-only history of %1$s records: a row per change (content_hash = md5 of the '
+        'canonical JSON, lake.canonical_json) or deletion (deleted, %2$s NULL). Inserting here '
+        'updates %1$s_xform and %1$s_curated.'
+        $sql$, d, data);
+
+    EXECUTE format($sql$
+        CREATE TABLE %1$I_xform.%2$I (
+            %3$s,
+            %4$I          jsonb NOT NULL,
+            content_hash  uuid NOT NULL,
+            raw_id        bigint NOT NULL,
+            modified_date timestamptz NOT NULL,
+            deleted_at    timestamptz,
+            PRIMARY KEY (%5$s))
+        $sql$, d, 'current_' || data, key_def, data, k);
+    EXECUTE format($sql$
+        COMMENT ON TABLE %1$I_xform.%2$I IS
+        'Current %1$s records, one per key. deleted_at is set when the key left a complete '
+        'snapshot of the source; %3$s then keeps the last version.'
+        $sql$, d, 'current_' || data, data);
+
+    EXECUTE format($sql$
+        CREATE TABLE %1$I_curated.%2$I (
+            service       text NOT NULL,
+            %3$s,
+            %4$I          jsonb NOT NULL,
+            modified_date timestamptz NOT NULL,
+            PRIMARY KEY (service, %5$s))
+        $sql$, d, data || '_by_service', key_def, data, k);
+    EXECUTE format($sql$
+        CREATE TABLE %1$I_curated.%2$I (
+            service       text PRIMARY KEY
+                          CHECK (service <> '' AND service NOT IN ('full', 'active_terms')),
+            paths         text[] NOT NULL,
+            compiled      jsonb NOT NULL,
+            modified_date timestamptz NOT NULL)
+        $sql$, d, d || '_schema_service_filters');
+    EXECUTE format($sql$
+        COMMENT ON TABLE %1$I_curated.%2$I IS
+        'Services of the %1$s curated layer and their allowed paths. Writing here re-derives '
+        'the service for every current record; compiled is maintained by a trigger.'
+        $sql$, d, d || '_schema_service_filters');
+
+    -- Keys offered by running loads, to find what a complete snapshot no longer has.
+    -- Unlogged: it only lives as long as a run.
+    EXECUTE format('CREATE UNLOGGED TABLE lake.%I (run_id bigint NOT NULL, %s)',
+                   d || '_seen', key_def);
+
+    EXECUTE format($sql$
+        CREATE VIEW %1$I_raw.%2$I AS
+        SELECT %3$s, raw_id, %4$I, deleted, run_id,
+               dl_insert_date AS valid_from,
+               lead(dl_insert_date) OVER (PARTITION BY %3$s ORDER BY raw_id) AS valid_to
+        FROM %1$I_raw.%4$I
+        $sql$, d, d || '_history', k, data);
+
+    EXECUTE format($sql$
+        CREATE TRIGGER fill_content_hash BEFORE INSERT ON %1$I_raw.%2$I
+        FOR EACH ROW WHEN (NEW.content_hash IS NULL AND NOT NEW.deleted)
+        EXECUTE FUNCTION lake.raw_fill_hash(%1$L)
+        $sql$, d, data);
+    EXECUTE format($sql$
+        CREATE TRIGGER propagate AFTER INSERT ON %1$I_raw.%2$I
+        REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION lake.raw_propagate(%1$L)
+        $sql$, d, data);
+    EXECUTE format($sql$
+        CREATE TRIGGER compile BEFORE INSERT OR UPDATE ON %1$I_curated.%2$I
+        FOR EACH ROW EXECUTE FUNCTION lake.filter_compile()
+        $sql$, d, d || '_schema_service_filters');
+    EXECUTE format($sql$
+        CREATE TRIGGER rederive AFTER INSERT OR UPDATE OR DELETE ON %1$I_curated.%2$I
+        FOR EACH ROW EXECUTE FUNCTION lake.filter_changed(%1$L)
+        $sql$, d, d || '_schema_service_filters');
+END
+$$;

@@ -1,0 +1,7 @@
+-- Courses, keyed by (academicCareer, termCode, courseId, sessionCode); courseId is a number.
+
+SELECT lake.install_domain(
+    'course',
+    ARRAY['academic_career', 'term_code', 'course_id', 'session_code'],
+    ARRAY['text', 'text', 'bigint', 'text'],
+    ARRAY['academicCareer', 'termCode', 'courseId', 'sessionCode']);
