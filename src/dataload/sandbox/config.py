@@ -1,0 +1,162 @@
+"""Every knob of the sandbox, in one mutable dataclass.
+
+The app reads the config on every request, so a test (or the `/_sandbox/config` endpoint) can
+change a field between two requests and the next one sees it.
+
+Fault and latency knobs exist globally and per endpoint. An endpoint is named
+`<system>.<name>` (see `ENDPOINTS`); a lookup tries the endpoint, then its system, then the
+global value, so `config.endpoint_faults["snaplogic.person"] = Faults(http_5xx_rate=1.0)` breaks
+one endpoint and `config.endpoint_faults["peoplesoft"] = ...` every PeopleSoft query.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal, TypeVar
+
+__all__ = [
+    "ENDPOINTS",
+    "Credentials",
+    "DayRates",
+    "Faults",
+    "Latency",
+    "SandboxConfig",
+]
+
+ENDPOINTS = (
+    "peoplesoft.BU_TERM_QRY",
+    "peoplesoft.BU_PARM_0216_QRY",
+    "peoplesoft.BU_TERM_STD_FULL_TERM",
+    "snaplogic.course",
+    "snaplogic.person",
+    "sap.employees",
+    "vds.search",
+)
+
+
+@dataclass
+class Credentials:
+    """What the sandbox accepts. The defaults are documented in docs/sandbox.md."""
+
+    peoplesoft_user: str = "sandbox"
+    peoplesoft_password: str = "sandbox"
+    snaplogic_course_key: str = "sandbox-course-key"
+    snaplogic_person_key: str = "sandbox-person-key"
+    sap_key: str = "sandbox-sap-key"
+    vds_user: str = "sandbox"
+    vds_password: str = "sandbox"
+
+
+@dataclass
+class Latency:
+    """Added delay per request: fixed `ms`, uniform in [ms, max_ms], or exponential (mean ms)."""
+
+    ms: float = 0.0
+    max_ms: float | None = None
+    distribution: Literal["fixed", "uniform", "exponential"] = "fixed"
+
+    @classmethod
+    def parse(cls, text: str) -> Latency:
+        """`50` (fixed), `10-200` (uniform), `~50` (exponential with mean 50), all in ms."""
+        text = text.strip()
+        try:
+            if text.startswith("~"):
+                return cls(ms=float(text[1:]), distribution="exponential")
+            if "-" in text:
+                low, high = (float(part) for part in text.split("-", 1))
+                if high < low:
+                    raise ValueError
+                return cls(ms=low, max_ms=high, distribution="uniform")
+            return cls(ms=float(text))
+        except ValueError:
+            raise ValueError(
+                f"latency {text!r} is not one of: 50 (fixed ms), 10-200 (uniform ms), "
+                "~50 (exponential, mean ms)"
+            ) from None
+
+    def sample_s(self, rng: random.Random) -> float:
+        if self.distribution == "uniform":
+            return rng.uniform(self.ms, self.max_ms if self.max_ms is not None else self.ms) / 1000
+        if self.distribution == "exponential":
+            return rng.expovariate(1 / self.ms) / 1000 if self.ms > 0 else 0.0
+        return self.ms / 1000
+
+
+@dataclass
+class Faults:
+    """Probability per request of each misbehaviour (drawn in this order, at most one)."""
+
+    http_5xx_rate: float = 0.0  # 500, 502 or 503
+    hang_rate: float = 0.0  # no answer for `SandboxConfig.hang_s`: the client times out
+    malformed_json_rate: float = 0.0  # 200 with a truncated JSON body
+    html_login_rate: float = 0.0  # 200 with an HTML single-sign-on page
+    unauthorized_rate: float = 0.0  # 401 whatever the credentials
+
+    KINDS = ("http_5xx", "hang", "malformed_json", "html_login", "unauthorized")
+
+    def draw(self, rng: random.Random) -> str | None:
+        """The fault to serve for one request, or None."""
+        u = rng.random()
+        for kind in self.KINDS:
+            rate = getattr(self, f"{kind}_rate")
+            if u < rate:
+                return kind
+            u -= rate
+        return None
+
+
+@dataclass
+class DayRates:
+    """Day-over-day rates: the probability, per entity and per day, of each event."""
+
+    person_change: float = 0.02  # a nested field changes
+    person_shuffle: float = 0.01  # arrays come back rotated, content unchanged
+    person_leave: float = 0.002  # a present person disappears from every source
+    person_return: float = 0.1  # a person who left comes back
+    person_arrival: float = 0.002  # new people per day, as a fraction of `people`
+    course_change: float = 0.05  # enrollment, room or instructor changes
+    course_cancel: float = 0.005  # a course (all its sessions) disappears for good
+    course_arrival: float = 0.005  # new courses per term per day, as a fraction of the term's
+
+
+@dataclass
+class SandboxConfig:
+    seed: int = 42
+    people: int = 2000  # people present on day 1
+    day: int = 1
+    start_date: date = date(2026, 5, 1)  # the calendar date of day 1
+    cs_env: str = "test"  # the only csEnv SnapLogic accepts
+    courses_per_term: int = 120  # courses in a regular term, all careers together
+    credentials: Credentials = field(default_factory=Credentials)
+    latency: Latency = field(default_factory=Latency)
+    faults: Faults = field(default_factory=Faults)
+    endpoint_latency: dict[str, Latency] = field(default_factory=dict)
+    endpoint_faults: dict[str, Faults] = field(default_factory=dict)
+    snaplogic_concurrency_limit: int = 10  # per SnapLogic task; beyond it: 429
+    retry_after_s: int = 1
+    hang_s: float = 600.0
+    empty_object_rate: float = 0.01  # `{}` documents in person results
+    alias_rate: float = 0.2  # PeopleSoft rows whose fields carry the `A.` record alias
+    vds_page_size: int = 200
+    vds_base_dn: str = "ou=people,dc=bu,dc=edu"
+    rates: DayRates = field(default_factory=DayRates)
+
+    def faults_for(self, endpoint: str) -> Faults:
+        return _lookup(self.endpoint_faults, endpoint, self.faults)
+
+    def latency_for(self, endpoint: str) -> Latency:
+        return _lookup(self.endpoint_latency, endpoint, self.latency)
+
+    def date_of(self, day: int) -> date:
+        return self.start_date + timedelta(days=day - 1)
+
+
+T = TypeVar("T")
+
+
+def _lookup(overrides: dict[str, T], endpoint: str, default: T) -> T:
+    if endpoint in overrides:
+        return overrides[endpoint]
+    return overrides.get(endpoint.split(".", 1)[0], default)

@@ -1,0 +1,204 @@
+"""Who exists: people by index, their BUIDs, roles, presence on a day and student careers.
+
+Person `i` is a pure function of (seed, i): nothing per person is stored. People 0..people-1
+are present on day 1; from day 2 on, `people * person_arrival` new indexes arrive per day.
+Each person alternates between present and gone (geometric stays with `person_leave` and
+`person_return` per day), and is gone from every source at once while away.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from dataload.sandbox.calendar import Calendar, Term
+from dataload.sandbox.config import DayRates
+from dataload.sandbox.rng import mix, unit
+
+__all__ = [
+    "ACTIVE",
+    "Population",
+    "Roles",
+    "StudentCareer",
+]
+
+ACTIVE = "3 - Active"
+_INACTIVE = ("0 - Withdrawn", "1 - Inactive", "2 - Retiree")
+_ID_SPACE = 10**8
+_NEVER = 1 << 62
+
+# Hash tags: one per kind of random fact, so that facts never share a stream.
+TAG_BUID, TAG_EMPLID, TAG_PRESENCE, TAG_ROLE, TAG_CAREER, TAG_SUMMER = range(1, 7)
+
+_PROGRAM_TERMS = {"UGRD": 8, "GRAD": 4, "LAW": 6}  # regular (Spring, Fall) terms
+PROGRAMS = {
+    "UGRD": ("UCAS", "UENG", "UQST", "UCOM", "USAR", "UCFA", "UCDS"),
+    "GRAD": ("GGRS", "GENG", "GQST", "GSPH", "GMET"),
+    "LAW": ("LLAW",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    primary: str  # the VDS PersonPrimaryAffiliation: student, faculty, staff or affiliate
+    student: bool
+    employee: bool
+    emp_status: str | None  # SAP EMP_STATUS when employee
+
+    @property
+    def active_employee(self) -> bool:
+        return self.emp_status == ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class StudentCareer:
+    career: str
+    program: str
+    admit: int  # index into Calendar.terms(career)
+    last: int  # the last regular term of the program
+
+
+def _affine(seed: int, tag: int) -> tuple[int, int, int]:
+    """(a, b, a^-1) of a bijection i -> (a*i + b) mod 10^8 that scatters IDs."""
+    a = (mix(seed, tag, 0) % _ID_SPACE) | 1
+    while a % 5 == 0:
+        a += 2
+    return a, mix(seed, tag, 1) % _ID_SPACE, pow(a, -1, _ID_SPACE)
+
+
+class Population:
+    def __init__(
+        self, seed: int, people: int, rates: DayRates, calendar: Calendar, first_day: date
+    ) -> None:
+        self.seed = seed
+        self.people = people
+        self.calendar = calendar
+        self._per_day = people * rates.person_arrival
+        self._log_leave = math.log1p(-rates.person_leave) if 0 < rates.person_leave < 1 else None
+        self._log_return = math.log1p(-rates.person_return) if 0 < rates.person_return < 1 else None
+        self._buid = _affine(seed, TAG_BUID)
+        self._emplid = _affine(seed, TAG_EMPLID)
+        self._regular = {
+            career: [i for i, t in enumerate(calendar.terms(career)) if not t.is_summer]
+            for career in _PROGRAM_TERMS
+        }
+        self._start_regular = {
+            career: bisect_left(self._regular[career], calendar.current_index(career, first_day))
+            for career in _PROGRAM_TERMS
+        }
+
+    # identity -------------------------------------------------------------------------------
+
+    def _arrived_by(self, day: int) -> int:
+        return math.floor((day - 1) * self._per_day) if day > 1 else 0
+
+    def universe(self, day: int) -> int:
+        """How many indexes exist by `day` (present or not)."""
+        return self.people + self._arrived_by(day)
+
+    def arrive_day(self, i: int) -> int:
+        if i < self.people:
+            return 1
+        if self._per_day <= 0:
+            return _NEVER
+        rank = i - self.people + 1
+        day = 1 + math.ceil(rank / self._per_day)
+        while day > 2 and self._arrived_by(day - 1) >= rank:
+            day -= 1
+        while self._arrived_by(day) < rank:
+            day += 1
+        return day
+
+    def buid(self, i: int) -> str:
+        a, b, _ = self._buid
+        return f"U{(a * i + b) % _ID_SPACE:08d}"
+
+    def emplid(self, i: int) -> str:
+        a, b, _ = self._emplid
+        return f"{(a * i + b) % _ID_SPACE:08d}"
+
+    def index_of(self, buid: str) -> int | None:
+        """The index behind a BUID, or None if it is not one of ours."""
+        if len(buid) != 9 or buid[0] not in "Uu" or not buid[1:].isdigit():
+            return None
+        _, b, inverse = self._buid
+        return ((int(buid[1:]) - b) * inverse) % _ID_SPACE
+
+    # presence -------------------------------------------------------------------------------
+
+    def present(self, i: int, day: int) -> bool:
+        arrive = self.arrive_day(i)
+        if day < arrive:
+            return False
+        here, when, k = True, arrive, 0
+        while True:
+            log_miss = self._log_leave if here else self._log_return
+            if log_miss is None:
+                return here
+            when += 1 + int(math.log1p(-unit(self.seed, TAG_PRESENCE, i, k)) / log_miss)
+            if when > day:
+                return here
+            here, k = not here, k + 1
+
+    def present_indexes(self, day: int) -> Iterator[int]:
+        for i in range(self.universe(day)):
+            if self.present(i, day):
+                yield i
+
+    # roles ----------------------------------------------------------------------------------
+
+    def roles(self, i: int) -> Roles:
+        u = unit(self.seed, TAG_ROLE, i, 0)
+        primary = (
+            "student" if u < 0.62 else "faculty" if u < 0.70 else "staff" if u < 0.90
+            else "affiliate"
+        )  # fmt: skip
+        u = unit(self.seed, TAG_ROLE, i, 1)
+        student = primary == "student" or u < {"faculty": 0.02, "staff": 0.06}.get(primary, 0.05)
+        u = unit(self.seed, TAG_ROLE, i, 2)
+        employee = u < {"student": 0.12, "faculty": 0.95, "staff": 0.97}.get(primary, 0.5)
+        status = None
+        if employee:
+            u = unit(self.seed, TAG_ROLE, i, 3)
+            if primary == "affiliate" or u >= 0.92:
+                status = _INACTIVE[int(unit(self.seed, TAG_ROLE, i, 4) * len(_INACTIVE))]
+            else:
+                status = ACTIVE
+        return Roles(primary, student, employee, status)
+
+    # student careers ------------------------------------------------------------------------
+
+    def careers(self, i: int) -> list[StudentCareer]:
+        """A student's careers (one, sometimes UGRD and GRAD together)."""
+        u = unit(self.seed, TAG_CAREER, i, 0)
+        names = ["UGRD"] if u < 0.70 else ["GRAD"] if u < 0.94 else ["LAW"]
+        if names == ["UGRD"] and unit(self.seed, TAG_CAREER, i, 1) < 0.04:
+            names.append("GRAD")
+        result = []
+        for n, career in enumerate(names):
+            length = _PROGRAM_TERMS[career]
+            standing = int(unit(self.seed, TAG_CAREER, i, 2 + n) * length)
+            first = max(self._start_regular[career] - standing, 0)
+            regular = self._regular[career]
+            programs = PROGRAMS[career]
+            program = programs[int(unit(self.seed, TAG_CAREER, i, 5 + n) * len(programs))]
+            result.append(
+                StudentCareer(career, program, regular[first], regular[first + length - 1])
+            )
+        return result
+
+    def student_terms(self, i: int, careers: list[StudentCareer], when: date) -> list[Term]:
+        """The terms a student is enrolled in by `when`: admit term up to the next term."""
+        terms: list[Term] = []
+        for sc in careers:
+            all_terms = self.calendar.terms(sc.career)
+            last = min(sc.last, self.calendar.current_index(sc.career, when) + 1)
+            for index in range(sc.admit, last + 1):
+                term = all_terms[index]
+                if term.is_summer and unit(self.seed, TAG_SUMMER, i, index) >= 0.25:
+                    continue
+                terms.append(term)
+        return terms

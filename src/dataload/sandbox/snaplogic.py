@@ -1,0 +1,152 @@
+"""SnapLogic triggered tasks: course (GET per term) and person (POST of uidCarTerm rows).
+
+API key in `x-api-key` or `Authorization: Bearer`. Each task allows
+`snaplogic_concurrency_limit` calls at once and answers 429 with Retry-After beyond it.
+Person answers carry a few `{}` documents, as the real service does; a requested person who
+is unknown or gone today is simply absent.
+"""
+
+from __future__ import annotations
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dataload.sandbox.config import SandboxConfig
+from dataload.sandbox.gate import Gate
+from dataload.sandbox.persons import ALL_OBJECTS
+from dataload.sandbox.rng import unit
+from dataload.sandbox.systems import SNAPLOGIC, matches
+from dataload.sandbox.university import university_for
+
+__all__ = ["routes"]
+
+TAG_EMPTY = 70
+
+
+def _api_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else None
+
+
+def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
+    async def course(request: Request) -> Response:
+        authorized = matches(_api_key(request), config.credentials.snaplogic_course_key)
+
+        async def answer() -> Response:
+            return await _courses(config, request)
+
+        return await gate(
+            "snaplogic.course",
+            SNAPLOGIC,
+            authorized=authorized,
+            answer=answer,
+            concurrency_limit=config.snaplogic_concurrency_limit,
+        )
+
+    async def person(request: Request) -> Response:
+        authorized = matches(_api_key(request), config.credentials.snaplogic_person_key)
+
+        async def answer() -> Response:
+            return await _persons(config, request)
+
+        return await gate(
+            "snaplogic.person",
+            SNAPLOGIC,
+            authorized=authorized,
+            answer=answer,
+            concurrency_limit=config.snaplogic_concurrency_limit,
+        )
+
+    return [
+        Route("/snaplogic/course", course, methods=["GET"]),
+        Route("/snaplogic/person", person, methods=["POST"]),
+    ]
+
+
+def _cs_env_error(config: SandboxConfig, request: Request) -> Response | None:
+    cs_env = request.query_params.get("csEnv")
+    if cs_env != config.cs_env:
+        return SNAPLOGIC.error(400, f"csEnv must be {config.cs_env!r}, got {cs_env!r}")
+    return None
+
+
+async def _courses(config: SandboxConfig, request: Request) -> Response:
+    if error := _cs_env_error(config, request):
+        return error
+    strm = request.query_params.get("term", "")
+    if not (len(strm) == 4 and strm.isdigit()):
+        return SNAPLOGIC.error(400, f"term must be a 4-digit STRM code, got {strm!r}")
+    day = config.day
+
+    def build() -> bytes:
+        university = university_for(config)
+        catalog = university.courses
+        documents = []
+        for term in university.terms_with_code(strm, day):
+            courses = [
+                {"v2": v2} for j in catalog.offered(term, day) for v2 in catalog.rows(term, j, day)
+            ]
+            documents.append(
+                {
+                    "termDetails": {
+                        "academicCareer": term.career,
+                        "term": {
+                            "code": term.strm,
+                            "description": term.descr,
+                            "beginDate": term.begin.isoformat(),
+                            "endDate": term.end.isoformat(),
+                        },
+                    },
+                    "courses": courses,
+                }
+            )
+        return orjson.dumps(documents)
+
+    return Response(await anyio.to_thread.run_sync(build), media_type="application/json")
+
+
+def _objects(text: str | None) -> frozenset[str] | None:
+    """`['student','faculty']` -> {"student", "faculty"}; None when malformed."""
+    if text is None:
+        return ALL_OBJECTS
+    names = frozenset(part.strip().strip("'\"") for part in text.strip().strip("[]").split(","))
+    return names if names and names <= ALL_OBJECTS else None
+
+
+async def _persons(config: SandboxConfig, request: Request) -> Response:
+    if error := _cs_env_error(config, request):
+        return error
+    objects = _objects(request.query_params.get("objects"))
+    if objects is None:
+        return SNAPLOGIC.error(400, f"objects must be a list drawn from {sorted(ALL_OBJECTS)}")
+    try:
+        body = orjson.loads(await request.body())
+        rows = orjson.loads(body["uidCarTerm"])
+        ids = list(dict.fromkeys(row["CAMPUS_ID"] for row in rows))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return SNAPLOGIC.error(
+            400,
+            'body must be {"uidCarTerm": "<JSON text of a list of rows with CAMPUS_ID>"}',
+        )
+    day = config.day
+
+    def build() -> bytes:
+        university = university_for(config)
+        population, persons = university.population, university.persons
+        documents: list[dict] = []
+        for buid in ids:
+            i = population.index_of(str(buid))
+            if i is None or not population.present(i, day):
+                continue
+            documents.append(persons.document(i, day, objects))
+            if unit(config.seed, TAG_EMPTY, day, i) < config.empty_object_rate:
+                documents.append({})
+        return orjson.dumps(documents)
+
+    return Response(await anyio.to_thread.run_sync(build), media_type="application/json")
