@@ -106,6 +106,79 @@ def db_url() -> None:
 
 # --- sandbox -------------------------------------------------------------------------------
 
+
+@app.command("sandbox")
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8800, help="Port to listen on."),
+    people: int = typer.Option(2000, help="People present on day 1."),
+    seed: int = typer.Option(42, help="Seed of the synthetic university."),
+    day: int = typer.Option(1, min=1, help="Day of the university's life to serve."),
+    start_date: str = typer.Option("2026-05-01", help="Calendar date of day 1 (YYYY-MM-DD)."),
+    latency_ms: str = typer.Option("0", help="Added latency: 50, 10-200 (uniform), ~50 (exp)."),
+    fault_rate: float = typer.Option(0.0, help="Rate of 5xx answers on every endpoint."),
+    hang_rate: float = typer.Option(0.0, help="Rate of requests that never answer."),
+    malformed_rate: float = typer.Option(0.0, help="Rate of truncated JSON bodies."),
+    html_login_rate: float = typer.Option(0.0, help="Rate of HTML login pages instead of JSON."),
+    unauthorized_rate: float = typer.Option(0.0, help="Rate of 401 whatever the credentials."),
+    fault: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom for a repeatable option
+        None, help="Per-endpoint fault, ENDPOINT:KIND=RATE (repeatable), e.g. sap:http_5xx=1."
+    ),
+    concurrency_limit: int = typer.Option(10, help="Concurrent calls per SnapLogic task."),
+    empty_object_rate: float = typer.Option(0.01, help="Rate of {} in person results."),
+    vds_page_size: int = typer.Option(200, help="Entries per VDS page."),
+    courses_per_term: int = typer.Option(120, help="Courses in a regular term."),
+    ps_user: str = typer.Option("sandbox", help="PeopleSoft user accepted."),
+    ps_password: str = typer.Option("sandbox", help="PeopleSoft password accepted."),
+    course_key: str = typer.Option("sandbox-course-key", help="SnapLogic course key accepted."),
+    person_key: str = typer.Option("sandbox-person-key", help="SnapLogic person key accepted."),
+    sap_key: str = typer.Option("sandbox-sap-key", help="SAP key accepted."),
+    vds_user: str = typer.Option("sandbox", help="VDS user accepted."),
+    vds_password: str = typer.Option("sandbox", help="VDS password accepted."),
+) -> None:
+    """Run the simulator of PeopleSoft, SnapLogic, SAP and VDS as a server."""
+    from datetime import date
+
+    from dataload.sandbox.config import Credentials, Faults, Latency, SandboxConfig
+    from dataload.sandbox.server import environment, serve
+
+    try:
+        config = SandboxConfig(
+            seed=seed,
+            people=people,
+            day=day,
+            start_date=date.fromisoformat(start_date),
+            courses_per_term=courses_per_term,
+            latency=Latency.parse(latency_ms),
+            faults=Faults(
+                http_5xx_rate=fault_rate,
+                hang_rate=hang_rate,
+                malformed_json_rate=malformed_rate,
+                html_login_rate=html_login_rate,
+                unauthorized_rate=unauthorized_rate,
+            ),
+            snaplogic_concurrency_limit=concurrency_limit,
+            empty_object_rate=empty_object_rate,
+            vds_page_size=vds_page_size,
+            credentials=Credentials(
+                ps_user, ps_password, course_key, person_key, sap_key, vds_user, vds_password
+            ),
+        )
+        for spec in fault or []:
+            config.set_endpoint_fault(spec)
+    except ValueError as exc:
+        raise fail(f"sandbox not started: {exc}") from None
+    base_url = f"http://{host}:{port}"
+    typer.echo(f"sandbox on {base_url} (truth: {base_url}/_sandbox/truth); point dataload at it:")
+    for name, value in environment(config, base_url).items():
+        shown = "..." if name.endswith(("_PASS", "_KEY", "_PASSWORD")) else value
+        typer.echo(f"  {name}={shown}")
+    try:
+        serve(config, host, port)
+    except OSError as exc:
+        raise fail(f"sandbox cannot listen on {host}:{port}: {exc}") from None
+
+
 # --- run, serve, demo ----------------------------------------------------------------------
 
 

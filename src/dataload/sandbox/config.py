@@ -12,7 +12,7 @@ one endpoint and `config.endpoint_faults["peoplesoft"] = ...` every PeopleSoft q
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Literal, TypeVar
 
@@ -151,6 +151,22 @@ class SandboxConfig:
 
     def date_of(self, day: int) -> date:
         return self.start_date + timedelta(days=day - 1)
+
+    def set_endpoint_fault(self, spec: str) -> None:
+        """Apply `ENDPOINT:KIND=RATE`, e.g. `snaplogic.person:http_5xx=1` (a CLI option)."""
+        endpoint, _, assignment = spec.partition(":")
+        kind, _, rate = assignment.partition("=")
+        systems = {name.split(".", 1)[0] for name in ENDPOINTS}
+        if endpoint not in ENDPOINTS and endpoint not in systems:
+            raise ValueError(f"unknown endpoint {endpoint!r}; one of {sorted(ENDPOINTS)}")
+        if kind not in Faults.KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {list(Faults.KINDS)}")
+        try:
+            value = float(rate)
+        except ValueError:
+            raise ValueError(f"fault rate {rate!r} is not a number (0 to 1)") from None
+        faults = self.endpoint_faults.setdefault(endpoint, replace(self.faults))
+        setattr(faults, f"{kind}_rate", value)
 
 
 T = TypeVar("T")
