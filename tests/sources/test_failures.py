@@ -270,3 +270,17 @@ async def test_an_outage_under_many_calls_costs_about_one_request_per_call(
     assert all(isinstance(outcome, SourceServerError) for outcome in outcomes)
     # Without the budget: 40 calls x 5 attempts = 200 requests.
     assert len(scripted.received) <= 40 + 5 + 4 + 1
+
+
+async def test_a_refused_request_quotes_the_servers_reason_without_secrets(
+    scripted: ScriptedServer,
+):
+    body = {"response_map": {"error_list": [{"message": f"csEnv must be 'test'; key {SECRET} ok"}]}}
+    scripted.reset(default=Step(400, json=body))
+    async with persons(scripted.base_url) as api:
+        with pytest.raises(SourceResponseError) as raised:
+            await api.persons([{"CAMPUS_ID": "U1"}])
+    message = str(raised.value)
+    assert "answered 400 Bad Request (csEnv must be 'test'; key REDACTED ok)" in message
+    assert SECRET not in message
+    assert len(scripted.received) == 1

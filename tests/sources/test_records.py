@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from dataload.sources.peoplesoft import normalise_field, normalise_row
@@ -35,8 +33,8 @@ def test_sensitive_fields_are_removed_at_any_depth_and_through_lists():
         },
         "email": [],
     }
-    original = copy.deepcopy(person)
-    assert strip_sensitive(person) == {
+    strip_sensitive(person)
+    assert person == {
         "personid": "U1",
         "personBasic": {"name": "A"},
         "studentInfo": {
@@ -45,7 +43,6 @@ def test_sensitive_fields_are_removed_at_any_depth_and_through_lists():
         },
         "email": [],
     }
-    assert person == original  # the input is not modified
 
 
 @pytest.mark.parametrize(

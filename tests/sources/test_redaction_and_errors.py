@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
 from dataload.sources.errors import SourceAuthError, SourceRateLimited
-from dataload.sources.redaction import endpoint, redact_headers, redact_url
+from dataload.sources.http import server_message
+from dataload.sources.redaction import endpoint, redact_headers, redact_url, scrub
 
 
 def test_redact_url_drops_user_info_and_masks_credential_parameters():
@@ -65,3 +68,32 @@ def test_errors_survive_pickling_with_their_attributes():
     assert type(copy) is SourceRateLimited
     assert (copy.status, copy.attempts, copy.retry_after) == (429, 3, 2.0)
     assert str(copy) == str(error)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "term must be a 4-digit STRM code"},
+        {
+            "status": "fail",
+            "data": {"error": {"code": 400, "message": "term must be a 4-digit STRM code"}},
+        },
+        {
+            "http_status_code": 400,
+            "response_map": {"error_list": [{"message": "term must be a 4-digit STRM code"}]},
+        },
+        {"error": {"code": "400", "message": "term must be a 4-digit STRM code"}},
+        {"error": "term must be a 4-digit STRM code"},
+    ],
+)
+def test_server_messages_are_found_in_every_error_dialect(body):
+    assert server_message(body) == "term must be a 4-digit STRM code"
+
+
+@pytest.mark.parametrize("body", [{}, [], "text", {"error": {"code": 1}}, None])
+def test_bodies_without_a_message_give_none(body):
+    assert server_message(body) is None
+
+
+def test_scrub_masks_known_secrets_only():
+    assert scrub("bad key abc123 for abc", ["abc123", ""]) == "bad key REDACTED for abc"

@@ -9,7 +9,6 @@ system, the endpoint (redacted) and the environment variables to check.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import orjson
 
 from dataload.sources.errors import (
     SourceAuthError,
@@ -27,10 +27,10 @@ from dataload.sources.errors import (
     SourceServerError,
     SourceTransportError,
 )
-from dataload.sources.redaction import endpoint, redact_url
+from dataload.sources.redaction import endpoint, redact_url, scrub
 from dataload.sources.retry import RetryPolicy, parse_retry_after, retrying
 
-__all__ = ["ClientStats", "SourceClient", "SourceHttp", "require_url", "timeouts"]
+__all__ = ["ClientStats", "SourceClient", "SourceHttp", "require_url", "server_message", "timeouts"]
 
 logger = logging.getLogger("dataload.sources")
 
@@ -62,6 +62,31 @@ def require_url(value: str | None, variable: str) -> str:
     return value.strip().rstrip("/")
 
 
+_MESSAGE_KEYS = ("message", "error_description", "errorMessage", "error", "detail")
+_MESSAGE_LIMIT = 200
+
+
+def server_message(body: Any, *, depth: int = 0) -> str | None:
+    """The explanation an error body gives, in any of the usual dialects (`message`,
+    `error.message`, `data.error.message`, `response_map.error_list[0].message`, ...)."""
+    if depth > 4:
+        return None
+    if isinstance(body, dict):
+        for key in _MESSAGE_KEYS:
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        nested = (v for v in body.values() if isinstance(v, dict | list))
+    elif isinstance(body, list):
+        nested = (v for v in body[:3] if isinstance(v, dict | list))
+    else:
+        return None
+    for value in nested:
+        if found := server_message(value, depth=depth + 1):
+            return found
+    return None
+
+
 def timeouts(read: float, *, connect: float = 10.0) -> httpx.Timeout:
     """Per-system timeouts: `read` is how long an answer may take. Waiting for a pooled
     connection is not timed out: callers bound their own concurrency."""
@@ -73,7 +98,8 @@ class SourceHttp:
 
     `source` names the system in messages ("SnapLogic person API"); `url_variable` and
     `credential_variables` are the environment variables a user should check when the URL or
-    the credentials are wrong; `concurrency_variable` the setting to lower when rate limited.
+    the credentials are wrong; `concurrency_variable` the setting to lower when rate limited;
+    `secrets` the credential values, masked in any text the server sends back that we quote.
     After the first authentication failure every further call fails at once without a request:
     credentials do not heal within a run, and thousands of queued calls must not each knock.
     """
@@ -89,12 +115,14 @@ class SourceHttp:
         retry: RetryPolicy,
         max_connections: int,
         concurrency_variable: str | None = None,
+        secrets: tuple[str, ...] = (),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.source = source
         self.url_variable = url_variable
         self.credential_variables = credential_variables
         self.concurrency_variable = concurrency_variable
+        self._secrets = secrets
         self.retry = retry
         self._budget = retry.new_budget()
         self.stats = ClientStats()
@@ -206,10 +234,30 @@ class SourceHttp:
             "points at the right service",
         )
 
+    def quoted_message(self, response: httpx.Response | Any) -> str:
+        """` (the server's explanation)` from an error response or decoded body, or ''."""
+        body = response
+        if isinstance(response, httpx.Response):
+            if len(response.content) > 65536 or response.content.lstrip()[:1] not in (b"{", b"["):
+                return ""
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                return ""
+        message = server_message(body)
+        if not message:
+            return ""
+        message = scrub(" ".join(message.split()), self._secrets)
+        if len(message) > _MESSAGE_LIMIT:
+            message = message[: _MESSAGE_LIMIT - 3] + "..."
+        return f" ({message})"
+
     def _status_error(self, response: httpx.Response, label: str, url: str) -> SourceError:
         status = response.status_code
         where = {"source": label, "endpoint": endpoint(url), "status": status}
         problem = f"answered {status} {response.reason_phrase}".rstrip()
+        if status not in (401, 403):
+            problem += self.quoted_message(response)
         if status in (401, 403):
             hint = f"check {self.credential_variables}"
             if status == 403:
@@ -267,8 +315,8 @@ class SourceHttp:
                 status=response.status_code,
             )
         try:
-            return json.loads(body)
-        except ValueError as exc:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
             raise SourceMalformedResponse(
                 source=label,
                 endpoint=endpoint(url),

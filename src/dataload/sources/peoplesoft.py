@@ -75,6 +75,7 @@ class PeopleSoft(SourceClient):
             credential_variables="PEOPLE_SOFT_USER/PEOPLE_SOFT_PASS",
             concurrency_variable="DATALOAD_PSQUERY_CONCURRENCY",
             auth=httpx.BasicAuth(user, password),
+            secrets=(password,),
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=max_connections,
@@ -146,7 +147,7 @@ class PeopleSoft(SourceClient):
             raise SourceResponseError(
                 source=label,
                 endpoint=endpoint(url),
-                problem=f"answered status {status!r}{_server_message(body)}",
+                problem=f"answered status {status!r}{self._http.quoted_message(body)}",
                 hint="check the query name and that PEOPLE_SOFT_USER may run it",
             )
         data = body.get("data")
@@ -162,13 +163,3 @@ class PeopleSoft(SourceClient):
                 url, f"announced {numrows} rows but sent {len(rows)}", source=label
             )
         return rows
-
-
-def _server_message(body: dict[str, Any]) -> str:
-    """A failed query's own explanation, if it gave one, shortened for a one-line message."""
-    data = body.get("data")
-    message = data.get("message") if isinstance(data, dict) else body.get("message")
-    if not isinstance(message, str) or not message.strip():
-        return ""
-    message = " ".join(message.split())
-    return f" ({message[:200]})"

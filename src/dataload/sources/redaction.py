@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import httpx
 
-__all__ = ["SENSITIVE_HEADERS", "endpoint", "redact_headers", "redact_url"]
+__all__ = ["SENSITIVE_HEADERS", "endpoint", "redact_headers", "redact_url", "scrub"]
 
 #: Header names (lower case) whose values are credentials.
 SENSITIVE_HEADERS = frozenset(
@@ -48,3 +48,11 @@ def redact_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, str]
         name: _MASK if name.lower() in SENSITIVE_HEADERS else value
         for name, value in headers.items()
     }
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of a known secret masked (for text a server sent back)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _MASK)
+    return text

@@ -41,6 +41,7 @@ class Sap(SourceClient):
             url_variable="SAP_URL",
             credential_variables="SAP_KEY",
             auth=ApiKeyAuth(key),
+            secrets=(key,),
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=1,

@@ -48,6 +48,7 @@ class Vds(SourceClient):
             url_variable="VDS_URL (and VDS_BASE_DN)",
             credential_variables="VDS_USERNAME/VDS_PASSWORD",
             auth=httpx.BasicAuth(username, password),
+            secrets=(password,),
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=2,
