@@ -1,0 +1,74 @@
+"""What one flow run did, as a value (returned by the flow) and as a table artifact in the UI.
+
+The table has three columns, section / item / value, so that every count reads on its own line:
+the ledger's counts (fetched, new, changed, unchanged, deleted, rejected), what each source
+system answered and how many requests and retries it cost, the rows in each lake layer and
+curated service afterwards, and the durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LoadReport", "SourceUse"]
+
+
+@dataclass(frozen=True)
+class SourceUse:
+    """Requests one source client sent during the run, retries among them, answers by status."""
+
+    requests: int
+    retries: int
+    by_status: dict[str, int]
+
+
+@dataclass
+class LoadReport:
+    flow: str
+    domain: str
+    run_id: int | None
+    #: The ledger's status: complete, partial or failed.
+    status: str
+    duration_s: float
+    #: The ledger's counts: offered, inserted, changed, unchanged, deleted, rejected.
+    counts: dict[str, int]
+    #: What the sources answered, e.g. {"student ids": 1800, "terms fetched": 4}.
+    fetched: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, SourceUse] = field(default_factory=dict)
+    #: Rows per layer (raw, xform live, xform deleted) and curated rows per service.
+    layers: dict[str, int] = field(default_factory=dict)
+    services: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    #: Samples of rejected records' reasons, as the ledger keeps them.
+    rejected_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status != "failed"
+
+    def table(self) -> list[dict[str, Any]]:
+        """The report as rows of {section, item, value}, for a Prefect table artifact."""
+        rows: list[tuple[str, str, Any]] = [
+            ("run", "flow", self.flow),
+            ("run", "ledger run", self.run_id),
+            ("run", "status", self.status),
+            ("run", "duration (s)", round(self.duration_s, 2)),
+        ]
+        if self.error:
+            rows.append(("run", "error", self.error))
+        rows += [("ledger", name, value) for name, value in self.counts.items()]
+        rows += [("fetched", name, value) for name, value in self.fetched.items()]
+        for name, use in self.sources.items():
+            rows.append((f"source {name}", "requests", use.requests))
+            rows.append((f"source {name}", "retries", use.retries))
+        rows += [("layer", name, value) for name, value in self.layers.items()]
+        rows += [("curated service", name, value) for name, value in self.services.items()]
+        rows += [("rejected", "reason", reason) for reason in self.rejected_reasons]
+        return [{"section": s, "item": i, "value": v} for s, i, v in rows]
+
+    def headline(self) -> str:
+        """One line for a terminal: status, duration and the ledger's counts."""
+        counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
+        line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
+        return f"{line}; {self.error}" if self.error else line

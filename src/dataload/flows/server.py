@@ -1,0 +1,196 @@
+"""A Prefect server in the background: the API and UI for the demo, the tests and benchmarks.
+
+`prefect server start` runs as a child process in a session of its own (Ctrl-C in the terminal
+reaches us, not it: we stop it ourselves, cleanly), with its own PREFECT_HOME and its output in
+a log file, so its startup noise stays out of the user's terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+__all__ = ["PrefectServer", "PrefectServerError", "free_port", "port_is_free"]
+
+#: How long a first start may take (database migrations on a slow machine included).
+DEFAULT_START_TIMEOUT = 120.0
+
+
+class PrefectServerError(RuntimeError):
+    """The background Prefect server could not be started."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class PrefectServer:
+    """`prefect server start` on `host:port` with PREFECT_HOME=`home`, logging to `home`/server.log.
+
+    `services=False` runs only the API and UI (no scheduler or other loop services): enough for
+    flows run in-process, and lighter on a busy machine.
+    """
+
+    home: Path
+    port: int
+    host: str = "127.0.0.1"
+    services: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Start the server and wait until its API answers; raises PrefectServerError if not."""
+        if not port_is_free(self.port, self.host):
+            raise PrefectServerError(f"port {self.port} on {self.host} is already in use")
+        self.home.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "prefect", "server", "start"]
+        command += ["--host", self.host, "--port", str(self.port)]
+        if not self.services:
+            command.append("--no-services")
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        # The server must not try to talk to another server, nor inherit a client's logging.
+        env.pop("PREFECT_API_URL", None)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise PrefectServerError(
+                    f"the Prefect server exited with code {self.process.returncode} while "
+                    f"starting; see {self.log_path}:\n{self._log_tail()}"
+                )
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        raise PrefectServerError(
+            f"the Prefect server did not answer on {self.url} within {timeout:.0f} s; "
+            f"see {self.log_path}"
+        )
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, *, timeout: float = 15.0) -> None:
+        """Stop the server and every process it started (its whole session)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        _signal_group(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+    def state(self) -> dict[str, object]:
+        """What a later process needs to find (and stop) this server: see `stop_recorded`."""
+        assert self.process is not None
+        return {"pid": self.process.pid, "port": self.port, "host": self.host}
+
+    @staticmethod
+    def stop_recorded(state: dict[str, object], *, timeout: float = 15.0) -> bool:
+        """Stop a server started by an earlier process from its `state()`; False if it was gone."""
+        pid = int(state["pid"])  # type: ignore[call-overload]
+        if not _is_prefect_server(pid):
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _is_prefect_server(pid):
+            time.sleep(0.2)
+        if _is_prefect_server(pid):
+            _signal_group(pid, signal.SIGKILL)
+        return True
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # The server runs in a session of its own whose group id is its pid: signalling the group
+    # reaches the processes it started too, and nothing else.
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _is_prefect_server(pid: int) -> bool:
+    """Whether `pid` is still a Prefect server (not a recycled pid of another program)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True  # no /proc (macOS): the pid exists, trust the record
+    return b"prefect" in b" ".join(cmdline) and b"server" in cmdline

@@ -1,0 +1,149 @@
+"""One flow run's hold on the lake: the pool, the ledger run, the source clients, the report.
+
+`LoadSession.open(settings, domain)` migrates the database (the implicit `db init`), opens a
+ledger run, and on the way out closes everything and publishes the run's report as a table
+artifact. A flow body that raises, or is cancelled, marks the ledger run failed: nothing is
+deleted by a run that did not finish, and the ledger says why it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict
+from typing import Any, Self, TypeVar
+
+from prefect import get_run_logger
+from prefect.artifacts import acreate_table_artifact
+from prefect.runtime import flow_run
+
+from dataload.flows.report import LoadReport, SourceUse
+from dataload.lake import Lake, LoadRun, RunSummary
+from dataload.lake.db import create_pool
+from dataload.lake.migrate import migrate
+from dataload.settings import Settings
+from dataload.sources.http import SourceClient
+
+__all__ = ["LoadSession"]
+
+C = TypeVar("C", bound=SourceClient)
+
+#: Longest error text kept in the ledger and the report.
+_ERROR_LIMIT = 500
+
+
+class LoadSession:
+    """The lake, this run's ledger entry and the source clients of one flow run."""
+
+    def __init__(self, settings: Settings, domain: str, lake: Lake, run: LoadRun) -> None:
+        self.settings = settings
+        self.domain = domain
+        self.lake = lake
+        self.run = run
+        self.fetched: dict[str, int] = {}
+        self.summary: RunSummary | None = None
+        self.report: LoadReport | None = None
+        self._clients: dict[str, SourceClient] = {}
+        self._started = time.monotonic()
+        self._stack = AsyncExitStack()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, domain: str) -> AsyncIterator[Self]:
+        pool = await create_pool(settings)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            lake = Lake(pool)
+            run = await lake.start_run(
+                domain, flow=flow_run.get_flow_name(), flow_run_id=flow_run.get_id()
+            )
+            session = cls(settings, domain, lake, run)
+            async with session._stack:
+                try:
+                    yield session
+                except BaseException as exc:
+                    await session._fail(exc)
+                    raise
+                if session.summary is None:
+                    raise RuntimeError(f"the {domain} flow ended without finishing its lake run")
+            # Clients are closed (their stats final) before the report is written.
+            await session._publish()
+        finally:
+            await pool.close()
+
+    async def client(self, client_type: type[C]) -> C:
+        """A source client configured from the settings, closed with the session."""
+        client = await self._stack.enter_async_context(client_type.from_settings(self.settings))
+        self._clients[client_type.__name__] = client
+        return client
+
+    def note(self, what: str, count: int) -> None:
+        """Record a count the sources answered, for the report ("student ids": 1800)."""
+        self.fetched[what] = count
+
+    async def finish(self, *, complete: bool) -> RunSummary:
+        """End the ledger run; a complete snapshot marks keys it did not see as deleted."""
+        self.summary = await self.run.finish(complete=complete)
+        return self.summary
+
+    async def _fail(self, exc: BaseException) -> None:
+        reason = _describe(exc)
+        get_run_logger().error("%s run failed: %s", self.domain, reason)
+        try:
+            self.summary = await self.run.fail(reason)
+        finally:
+            await self._stack.aclose()
+        await self._publish(error=reason)
+
+    async def _publish(self, error: str | None = None) -> None:
+        assert self.summary is not None
+        layers: dict[str, Any] = await self.lake.layer_counts(self.domain)
+        services = layers.pop("curated", {})
+        summary = self.summary
+        self.report = LoadReport(
+            flow=flow_run.get_flow_name() or f"{self.domain}-raw-flow",
+            domain=self.domain,
+            run_id=summary.run_id,
+            status=summary.status,
+            duration_s=time.monotonic() - self._started,
+            counts={
+                "fetched": summary.offered,
+                "new": summary.inserted,
+                "changed": summary.changed,
+                "unchanged": summary.unchanged,
+                "deleted": summary.deleted,
+                "rejected": summary.rejected,
+            },
+            fetched=dict(self.fetched),
+            sources={
+                name: SourceUse(
+                    requests=client.stats.requests,
+                    retries=client.stats.retries,
+                    by_status=client.stats.as_dict()["by_status"],
+                )
+                for name, client in self._clients.items()
+            },
+            layers=layers,
+            services=services,
+            error=error,
+            rejected_reasons=list(summary.rejected_reasons),
+        )
+        await acreate_table_artifact(
+            table=self.report.table(),
+            key=f"{self.domain}-load-summary",
+            description=f"{self.report.headline()}",
+        )
+        get_run_logger().info("%s", self.report.headline(), extra={"report": asdict(self.report)})
+
+
+def _describe(exc: BaseException) -> str:
+    """The ledger's reason for a failed run: what failed, in one line, never a secret.
+
+    Source errors carry only redacted endpoints and variable names; others are named by type.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit) or type(exc).__name__ == "CancelledError":
+        return "cancelled before it finished"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:_ERROR_LIMIT]

@@ -1,0 +1,63 @@
+"""The term flow: PeopleSoft's BU_TERM_QRY into the term lake, as a complete snapshot.
+
+Terms drive everything else (the course flow fetches the active terms' courses), so an answer
+that would wipe them out is refused: an empty answer, or one much shorter than the terms the
+lake holds (`DATALOAD_TERM_SHRINK_THRESHOLD`), fails the run before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from dataload.flows.report import LoadReport
+from dataload.flows.session import LoadSession
+from dataload.flows.writing import load_records
+from dataload.settings import Settings
+from dataload.sources import PeopleSoft
+
+__all__ = ["TermGuardError", "check_term_count", "term_raw_flow"]
+
+
+class TermGuardError(RuntimeError):
+    """PeopleSoft answered too few terms to replace the ones the lake holds."""
+
+
+@task(name="fetch-terms", retries=0, cache_policy=NO_CACHE)
+async def fetch_terms(peoplesoft: PeopleSoft) -> list[dict[str, Any]]:
+    """Every (career, term) row of BU_TERM_QRY."""
+    return await peoplesoft.terms()
+
+
+@task(name="check-term-count", retries=0, cache_policy=NO_CACHE)
+def check_term_count(fetched: int, current: int, threshold: float) -> None:
+    """Refuse an empty answer, or one shorter than `threshold` times the current terms."""
+    if fetched == 0:
+        raise TermGuardError(
+            "PeopleSoft BU_TERM_QRY answered no terms; the lake's terms were left as they are. "
+            "Check the query in PeopleSoft, then run `dataload run term` again."
+        )
+    if fetched < threshold * current:
+        raise TermGuardError(
+            f"PeopleSoft BU_TERM_QRY answered {fetched} terms where the lake holds {current} "
+            f"(below {threshold:.0%}, DATALOAD_TERM_SHRINK_THRESHOLD); the lake's terms were "
+            "left as they are. If the shrink is real, lower the threshold for one run."
+        )
+
+
+@flow(name="term-raw-flow", log_prints=False)
+async def term_raw_flow() -> LoadReport:
+    """Load PeopleSoft terms into term_raw (history), term_xform and term_curated."""
+    settings = Settings()
+    async with LoadSession.open(settings, "term") as session:
+        peoplesoft = await session.client(PeopleSoft)
+        terms = await fetch_terms(peoplesoft)
+        session.note("terms", len(terms))
+        current = await session.lake.current_count("term")
+        check_term_count(len(terms), current, settings.term_shrink_threshold)
+        await load_records(session.run, terms, batch_size=settings.lake_batch_size)
+        await session.finish(complete=True)
+    assert session.report is not None
+    return session.report
