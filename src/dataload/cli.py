@@ -100,9 +100,172 @@ def db_url() -> None:
         raise fail(str(exc)) from None
 
 
+async def _lake_connection():
+    """A connection to the lake database (created first when it is the embedded server's)."""
+    from dataload.lake import db
+    from dataload.settings import get_settings
+
+    settings = get_settings()
+    try:
+        if settings.uses_embedded_postgres:
+            await db.ensure_database(settings)
+        return await db.connect(settings)
+    except db.DatabaseUnavailable as exc:
+        raise fail(str(exc)) from None
+
+
+def _lake_error(exc: Exception) -> typer.Exit:
+    """One line for a database error met by a lake command."""
+    import asyncpg
+
+    if isinstance(exc, typer.Exit):
+        return exc
+    missing = (
+        asyncpg.UndefinedFunctionError,
+        asyncpg.UndefinedTableError,
+        asyncpg.InvalidSchemaNameError,
+    )
+    if isinstance(exc, missing):
+        return fail("the lake schema is missing or old: run `dataload db init`")
+    if isinstance(exc, asyncpg.PostgresError):
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        return fail(f"{exc.message}{hint}")
+    return fail(str(exc))
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Apply pending schema migrations (idempotent; safe to run concurrently)."""
+    import asyncio
+
+    from dataload.lake.migrate import MigrationError, migrate
+
+    async def run() -> list[str]:
+        conn = await _lake_connection()
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    try:
+        applied = asyncio.run(run())
+    except MigrationError as exc:
+        raise fail(str(exc)) from None
+    if applied:
+        typer.echo(f"applied {len(applied)} migrations: {', '.join(applied)}")
+    else:
+        typer.echo("the lake schema is up to date")
+
+
 # --- services ------------------------------------------------------------------------------
 
+
+@services_app.command("sync")
+def services_sync(
+    file: str = typer.Option(
+        None, "--file", "-f", help="Services file (default: the one shipped with dataload)."
+    ),
+) -> None:
+    """Make the curated service filters equal to the services file; re-derive what changed."""
+    import asyncio
+    from pathlib import Path
+
+    from dataload.lake.filters import ServiceFilterError, read_services, sync_services
+
+    async def run():
+        conn = await _lake_connection()
+        try:
+            services = read_services(Path(file) if file else None)
+            return await sync_services(conn, services, source=file or "services file")
+        finally:
+            await conn.close()
+
+    try:
+        changes = asyncio.run(run())
+    except ServiceFilterError as exc:
+        raise fail(str(exc)) from None
+    for change in changes:
+        if change.action != "unchanged":
+            typer.echo(f"{change.action:9} {change.domain}.{change.service}")
+    unchanged = sum(1 for c in changes if c.action == "unchanged")
+    typer.echo(f"{len(changes) - unchanged} services changed, {unchanged} unchanged")
+
+
+@services_app.command("list")
+def services_list(domain: str = typer.Argument("person", help="term, course or person")) -> None:
+    """List a domain's services with their paths and curated row counts."""
+    import asyncio
+
+    from dataload.lake.filters import list_services
+
+    async def run():
+        conn = await _lake_connection()
+        try:
+            return await list_services(conn, domain)
+        finally:
+            await conn.close()
+
+    try:
+        services = asyncio.run(run())
+    except Exception as exc:
+        raise _lake_error(exc) from None
+    for service in services:
+        typer.echo(f"{service.name} ({service.rows} rows)")
+        for path in service.paths:
+            typer.echo(f"    {path}")
+
+
 # --- history -------------------------------------------------------------------------------
+
+
+@app.command("history")
+def history(
+    domain: str = typer.Argument(..., help="term, course or person"),
+    key: list[str] = typer.Argument(  # noqa: B008
+        ...,
+        help="The key: a BUID for person; career and STRM for term; career, term, "
+        "course id and session for course.",
+    ),
+) -> None:
+    """Print every version of one record and what changed between consecutive versions."""
+    import asyncio
+
+    from dataload.lake.history import diff, record_history
+
+    async def run():
+        conn = await _lake_connection()
+        try:
+            return await record_history(conn, domain, key)
+        finally:
+            await conn.close()
+
+    try:
+        versions = asyncio.run(run())
+    except Exception as exc:
+        raise _lake_error(exc) from None
+    if not versions:
+        raise fail(f"no {domain} record with key {' '.join(key)} in the lake")
+    previous = None
+    for number, version in enumerate(versions, 1):
+        until = (
+            version.valid_to.isoformat(sep=" ", timespec="seconds") if version.valid_to else "now"
+        )
+        state = "deleted" if version.deleted else "live"
+        typer.echo(
+            f"version {number}: {state}, "
+            f"{version.valid_from.isoformat(sep=' ', timespec='seconds')} .. {until} "
+            f"(run {version.run_id})"
+        )
+        if previous is None:
+            if version.data is not None:
+                typer.echo(f"  first version, {len(version.data)} top-level fields")
+        elif version.deleted:
+            typer.echo("  deleted: absent from a complete snapshot of the source")
+        else:
+            for line in diff(previous, version.data):
+                typer.echo(f"  {line}")
+        previous = version.data if version.data is not None else previous
+
 
 # --- sandbox -------------------------------------------------------------------------------
 
