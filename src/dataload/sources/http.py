@@ -8,6 +8,7 @@ system, the endpoint (redacted) and the environment variables to check.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections import Counter
@@ -127,6 +128,7 @@ class SourceHttp:
         self._budget = retry.new_budget()
         self.stats = ClientStats()
         self._auth_failure: SourceAuthError | None = None
+        self._slots = asyncio.Semaphore(max_connections)
         self._client = httpx.AsyncClient(
             auth=auth,
             timeout=timeout,
@@ -154,32 +156,39 @@ class SourceHttp:
 
         `source` overrides the system's name in messages for this call (e.g. naming the query).
         """
-        if self._auth_failure is not None:
-            raise copy.copy(self._auth_failure)
         label = source or self.source
+        return await retrying(
+            lambda: self._send_once(method, url, label, params, json_body),
+            self.retry,
+            budget=self._budget,
+            on_retry=self._on_retry,
+        )
 
-        def on_retry(error: SourceError, attempt: int, delay: float) -> None:
-            self.stats.retries += 1
-            logger.warning(
-                "%s; retrying in %.1f s (attempt %d of %d)",
-                error,
-                delay,
-                attempt + 1,
-                self.retry.max_attempts,
-            )
-
-        try:
-            return await retrying(
-                lambda: self._send_once(method, url, label, params, json_body),
-                self.retry,
-                budget=self._budget,
-                on_retry=on_retry,
-            )
-        except SourceAuthError as error:
-            self._auth_failure = error
-            raise
+    def _on_retry(self, error: SourceError, attempt: int, delay: float) -> None:
+        self.stats.retries += 1
+        logger.warning(
+            "%s; retrying in %.1f s (attempt %d of %d)",
+            error,
+            delay,
+            attempt + 1,
+            self.retry.max_attempts,
+        )
 
     async def _send_once(
+        self, method: str, url: str, label: str, params: dict[str, str] | None, json_body: Any
+    ) -> Any:
+        # The slot is taken per attempt (not held while backing off), and the auth check comes
+        # after it: calls queued behind a 401 must not send their own.
+        async with self._slots:
+            if self._auth_failure is not None:
+                raise copy.copy(self._auth_failure)
+            try:
+                return await self._exchange(method, url, label, params, json_body)
+            except SourceAuthError as error:
+                self._auth_failure = error
+                raise
+
+    async def _exchange(
         self, method: str, url: str, label: str, params: dict[str, str] | None, json_body: Any
     ) -> Any:
         self.stats.requests += 1
