@@ -63,14 +63,17 @@ class Stats:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             return stats.in_flight
 
-    def leave(self, endpoint: str, status: int, fault: str | None) -> None:
+    def fault(self, endpoint: str, kind: str) -> None:
+        """Count a fault when it is served (a hang counts before it ends)."""
+        with self._lock:
+            self._get(endpoint).faults[kind] += 1
+
+    def leave(self, endpoint: str, status: int) -> None:
         with self._lock:
             stats = self._get(endpoint)
             stats.in_flight -= 1
             self.in_flight -= 1
             stats.statuses[status] += 1
-            if fault:
-                stats.faults[fault] += 1
 
     def snapshot(self) -> dict[str, object]:
         with self._lock:
@@ -97,6 +100,11 @@ class Gate:
         self.config = config
         self.stats = Stats()
         self._rng = random.Random(config.seed)
+        self._closing = False
+
+    def close(self) -> None:
+        """Release hung requests (with 504) so that a shutdown does not wait for them."""
+        self._closing = True
 
     async def __call__(
         self,
@@ -109,28 +117,35 @@ class Gate:
     ) -> Response:
         config = self.config
         in_flight = self.stats.enter(endpoint)
-        status, fault = 500, None
+        status = 500
         try:
             if concurrency_limit is not None and in_flight > concurrency_limit:
-                response, fault = system.too_many_requests(config.retry_after_s), "rate_limited"
+                self.stats.fault(endpoint, "rate_limited")
+                response = system.too_many_requests(config.retry_after_s)
             else:
                 delay = config.latency_for(endpoint).sample_s(self._rng)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 fault = config.faults_for(endpoint).draw(self._rng)
-                response = await self._fault(fault, system) if fault else None
-                if response is None:
+                if fault:
+                    self.stats.fault(endpoint, fault)
+                    response = await self._fault(fault, system)
+                else:
                     response = await answer() if authorized else system.unauthorized()
             status = response.status_code
             return response
         finally:
-            self.stats.leave(endpoint, status, fault)
+            self.stats.leave(endpoint, status)
 
     async def _fault(self, fault: str, system: System) -> Response:
         if fault == "http_5xx":
             return system.server_error(self._rng.choice((500, 502, 503)))
         if fault == "hang":
-            await asyncio.sleep(self.config.hang_s)
+            # Polled, not an asyncio.Event: `close()` is called from another thread.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.hang_s
+            while not self._closing and (left := deadline - loop.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(min(left, 0.05))
             return system.gateway_timeout()
         if fault == "malformed_json":
             return system.malformed()

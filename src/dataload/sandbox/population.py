@@ -13,10 +13,11 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 from dataload.sandbox.calendar import Calendar, Term
 from dataload.sandbox.config import DayRates
-from dataload.sandbox.rng import mix, unit
+from dataload.sandbox.rng import mix, mix_from, unit
 
 __all__ = [
     "ACTIVE",
@@ -29,6 +30,7 @@ ACTIVE = "3 - Active"
 _INACTIVE = ("0 - Withdrawn", "1 - Inactive", "2 - Retiree")
 _ID_SPACE = 10**8
 _NEVER = 1 << 62
+_TO_UNIT = 1.0 / (1 << 53)
 
 # Hash tags: one per kind of random fact, so that facts never share a stream.
 TAG_BUID, TAG_EMPLID, TAG_PRESENCE, TAG_ROLE, TAG_CAREER, TAG_SUMMER = range(1, 7)
@@ -51,6 +53,29 @@ class Roles:
     @property
     def active_employee(self) -> bool:
         return self.emp_status == ACTIVE
+
+
+def _share(p: float) -> int:
+    return int(p * 0x10000)
+
+
+# Cumulative shares of primary affiliations, then the chance of a second role, in 1/65536.
+_PRIMARY = (
+    ("student", _share(0.62)),
+    ("faculty", _share(0.70)),
+    ("staff", _share(0.90)),
+    ("affiliate", 0x10000),
+)
+_ALSO_STUDENT = {"student": 0x10000, "faculty": _share(0.02), "staff": _share(0.06),
+                 "affiliate": _share(0.05)}  # fmt: skip
+_ALSO_EMPLOYEE = {"student": _share(0.12), "faculty": _share(0.95), "staff": _share(0.97),
+                  "affiliate": _share(0.5)}  # fmt: skip
+_ACTIVE_SHARE = _share(0.92)
+
+
+@cache
+def _roles(primary: str, student: bool, employee: bool, status: str | None) -> Roles:
+    return Roles(primary, student, employee, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +104,8 @@ class Population:
         self._per_day = people * rates.person_arrival
         self._log_leave = math.log1p(-rates.person_leave) if 0 < rates.person_leave < 1 else None
         self._log_return = math.log1p(-rates.person_return) if 0 < rates.person_return < 1 else None
+        self._presence = mix(seed, TAG_PRESENCE)
+        self._role = mix(seed, TAG_ROLE)
         self._buid = _affine(seed, TAG_BUID)
         self._emplid = _affine(seed, TAG_EMPLID)
         self._regular = {
@@ -138,7 +165,8 @@ class Population:
             log_miss = self._log_leave if here else self._log_return
             if log_miss is None:
                 return here
-            when += 1 + int(math.log1p(-unit(self.seed, TAG_PRESENCE, i, k)) / log_miss)
+            u = (mix_from(self._presence, i, k) >> 11) * _TO_UNIT
+            when += 1 + int(math.log1p(-u) / log_miss)
             if when > day:
                 return here
             here, k = not here, k + 1
@@ -151,23 +179,20 @@ class Population:
     # roles ----------------------------------------------------------------------------------
 
     def roles(self, i: int) -> Roles:
-        u = unit(self.seed, TAG_ROLE, i, 0)
-        primary = (
-            "student" if u < 0.62 else "faculty" if u < 0.70 else "staff" if u < 0.90
-            else "affiliate"
-        )  # fmt: skip
-        u = unit(self.seed, TAG_ROLE, i, 1)
-        student = primary == "student" or u < {"faculty": 0.02, "staff": 0.06}.get(primary, 0.05)
-        u = unit(self.seed, TAG_ROLE, i, 2)
-        employee = u < {"student": 0.12, "faculty": 0.95, "staff": 0.97}.get(primary, 0.5)
+        # One hash gives four 16-bit draws: roles are read for every person of every list.
+        h = mix_from(self._role, i)
+        draw = h & 0xFFFF
+        for primary, below in _PRIMARY:  # noqa: B007 - the loop picks `primary`
+            if draw < below:
+                break
+        student = ((h >> 16) & 0xFFFF) < _ALSO_STUDENT[primary]
+        employee = ((h >> 32) & 0xFFFF) < _ALSO_EMPLOYEE[primary]
         status = None
         if employee:
-            u = unit(self.seed, TAG_ROLE, i, 3)
-            if primary == "affiliate" or u >= 0.92:
-                status = _INACTIVE[int(unit(self.seed, TAG_ROLE, i, 4) * len(_INACTIVE))]
-            else:
-                status = ACTIVE
-        return Roles(primary, student, employee, status)
+            draw = (h >> 48) & 0xFFFF
+            active = primary != "affiliate" and draw < _ACTIVE_SHARE
+            status = ACTIVE if active else _INACTIVE[draw % len(_INACTIVE)]
+        return _roles(primary, student, employee, status)
 
     # student careers ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Iterator
 
-__all__ = ["event_days", "happens_on", "mix", "rng_for", "unit"]
+__all__ = ["event_days", "happens_on", "mix", "mix_from", "rng_for", "unit"]
 
 _MASK = (1 << 64) - 1
 
@@ -24,7 +24,11 @@ def _splitmix(x: int) -> int:
 
 def mix(*parts: int) -> int:
     """A 64-bit hash of non-negative integers, stable across processes and platforms."""
-    h = 0x243F6A8885A308D3
+    return mix_from(0x243F6A8885A308D3, *parts)
+
+
+def mix_from(h: int, *parts: int) -> int:
+    """Continue a hash: `mix_from(mix(a, b), c) == mix(a, b, c)`; saves rehashing prefixes."""
     for part in parts:
         h = _splitmix(h ^ (part & _MASK))
     return h

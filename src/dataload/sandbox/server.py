@@ -96,6 +96,7 @@ def running_sandbox(
     try:
         yield SandboxHandle(f"http://{url_host}:{bound_port}", config, app.state.gate.stats)
     finally:
+        app.state.gate.close()
         server.should_exit = True
         thread.join(timeout=5)
         if thread.is_alive():
