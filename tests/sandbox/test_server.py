@@ -1,0 +1,68 @@
+"""The sandbox over a real socket: start, environment, run-time changes, clean shutdown, CLI."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+from typer.testing import CliRunner
+
+from dataload.cli import app as cli
+from dataload.sandbox.app import SandboxConfig
+from dataload.sandbox.config import Faults
+from dataload.sandbox.server import running_sandbox
+
+
+def test_starts_within_a_second_on_a_free_port_and_names_every_variable():
+    started = time.perf_counter()
+    with running_sandbox(SandboxConfig(people=100)) as one, running_sandbox() as two:
+        assert time.perf_counter() - started < 1.0
+        assert one.base_url != two.base_url
+        env = one.env()
+        assert env["PEOPLE_SOFT_URL"] == f"{one.base_url}/ps"
+        assert env["SNAPLOGIC_COURSE_URL"] == f"{one.base_url}/snaplogic/course"
+        assert env["SNAPLOGIC_PERSON_URL"] == f"{one.base_url}/snaplogic/person"
+        assert env["SAP_URL"] == f"{one.base_url}/sap"
+        assert env["VDS_URL"] == f"{one.base_url}/vds"
+        assert env["CS_ENV"] == "test"
+        assert env["SAP_KEY"] == "sandbox-sap-key"
+        index = httpx.get(one.base_url + "/").json()
+        assert index["systems"]["VDS_URL"] == "/vds"
+
+
+def test_config_changes_reach_the_next_request_over_the_socket():
+    with running_sandbox(SandboxConfig(people=100)) as sandbox:
+        url = sandbox.base_url + "/_sandbox/truth"
+        assert httpx.get(url).json()["day"] == 1
+        sandbox.config.day = 5
+        assert httpx.get(url).json()["day"] == 5
+
+
+def test_shutdown_is_prompt_and_frees_the_port_despite_a_hung_request():
+    config = SandboxConfig(people=100, hang_s=60)
+    config.endpoint_faults["sap"] = Faults(hang_rate=1.0)
+    with running_sandbox(config) as sandbox:
+        port = int(sandbox.base_url.rsplit(":", 1)[1])
+        hung = threading.Thread(
+            target=lambda: httpx.post(sandbox.base_url + "/sap", timeout=30), daemon=True
+        )
+        hung.start()
+        while sandbox.stats.snapshot()["in_flight"] == 0:
+            time.sleep(0.01)
+        stopping = time.perf_counter()
+    assert time.perf_counter() - stopping < 2.0
+    hung.join(timeout=5)
+    assert not hung.is_alive()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_cli_refuses_an_unknown_fault_with_one_line():
+    result = CliRunner().invoke(cli, ["sandbox", "--fault", "ldap:hang=1"])
+    assert result.exit_code == 1
+    assert "unknown endpoint 'ldap'" in result.output
+    result = CliRunner().invoke(cli, ["sandbox", "--latency-ms", "soon"])
+    assert result.exit_code == 1
+    assert "latency" in result.output
