@@ -90,7 +90,8 @@ def server_message(body: Any, *, depth: int = 0) -> str | None:
 
 def timeouts(read: float, *, connect: float = 10.0) -> httpx.Timeout:
     """Per-system timeouts: `read` is how long an answer may take. Waiting for a pooled
-    connection is not timed out: callers bound their own concurrency."""
+    connection needs no timeout: a request only starts once it holds one of the client's
+    slots, and there are as many slots as pooled connections."""
     return httpx.Timeout(connect=connect, read=read, write=60.0, pool=None)
 
 
@@ -247,7 +248,7 @@ class SourceHttp:
         """` (the server's explanation)` from an error response or decoded body, or ''."""
         body = response
         if isinstance(response, httpx.Response):
-            if len(response.content) > 65536 or response.content.lstrip()[:1] not in (b"{", b"["):
+            if len(response.content) > 65536 or _first_byte(response.content) not in (b"{", b"["):
                 return ""
             try:
                 body = orjson.loads(response.content)
@@ -265,13 +266,12 @@ class SourceHttp:
         status = response.status_code
         where = {"source": label, "endpoint": endpoint(url), "status": status}
         problem = f"answered {status} {response.reason_phrase}".rstrip()
-        if status not in (401, 403):
-            problem += self.quoted_message(response)
         if status in (401, 403):
             hint = f"check {self.credential_variables}"
             if status == 403:
                 hint += " and that this account may call this endpoint"
             return SourceAuthError(problem=problem, hint=hint, **where)
+        problem += self.quoted_message(response)
         if status == 429:
             lower = f"lower {self.concurrency_variable} or " if self.concurrency_variable else ""
             return SourceRateLimited(
@@ -313,7 +313,7 @@ class SourceHttp:
     def _decode(self, response: httpx.Response, label: str, url: str) -> Any:
         body = response.content
         content_type = response.headers.get("Content-Type", "")
-        if content_type.startswith("text/html") or body.lstrip()[:1] == b"<":
+        if content_type.startswith("text/html") or _first_byte(body) == b"<":
             # A 200 carrying HTML is a gateway's sign-in page: the credentials were not accepted.
             raise SourceAuthError(
                 source=label,
@@ -334,6 +334,11 @@ class SourceHttp:
                 hint="the gateway may be cutting responses; if this persists, ask its owners",
                 status=response.status_code,
             ) from exc
+
+
+def _first_byte(body: bytes) -> bytes:
+    """The first non-blank byte of a body, without copying the whole body."""
+    return body[:64].lstrip()[:1]
 
 
 class SourceClient:
