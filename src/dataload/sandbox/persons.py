@@ -14,7 +14,6 @@ never disturbs anything drawn before it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,7 +22,7 @@ from dataload.sandbox.calendar import Term
 from dataload.sandbox.pools import Pools
 from dataload.sandbox.population import Population, Roles, StudentCareer
 from dataload.sandbox.rng import event_days, happens_on, mix, rng_for
-from dataload.sandbox.vocabulary import DEPARTMENTS
+from dataload.sandbox.vocabulary import DEPARTMENTS, iso_date
 
 __all__ = ["ALL_OBJECTS", "PersonEvents", "PersonFactory"]
 
@@ -58,7 +57,6 @@ _GRADES = ("A", "A-", "B+", "B", "B-", "C+", "C", "A", "A-", "B+")
 _UGRD_LEVELS = (("10", "Freshman"), ("20", "Sophomore"), ("30", "Junior"), ("40", "Senior"))
 _FIN_AID_TYPES = ("Grant", "Scholarship", "Loan", "Work-Study")
 _BENEFITS = ("Medical", "Dental", "Vision", "Retirement 403(b)", "Life Insurance")
-_BASE_DATE = date(2020, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +126,26 @@ class PersonFactory:
         ]
 
     def document(self, i: int, day: int, objects: frozenset[str] = ALL_OBJECTS) -> dict:
-        """The SnapLogic person document of person `i` on `day` (assumed present)."""
+        """The SnapLogic person document of person `i` on `day` (assumed present).
+
+        Every section is drawn whatever `objects` asks for, then the unasked ones dropped,
+        so that a section's content never depends on the others being requested.
+        """
         population, pools = self.population, self.pools
         roles = population.roles(i)
         rng = rng_for(self.seed, TAG_DOC, i)
         r = rng.random
-
-        def pick(seq):
-            return seq[int(r() * len(seq))]
-
         buid = population.buid(i)
-        gender = pick(_GENDERS)
+        gender = _GENDERS[int(r() * 3)]
         firsts = pools.first_names_female if gender == "F" else pools.first_names_male
-        first, middle, last = pick(firsts), pick(firsts), pick(pools.last_names)
+        first, middle = firsts[int(r() * len(firsts))], firsts[int(r() * len(firsts))]
+        last = pools.last_names[int(r() * len(pools.last_names))]
         login = f"{first[0]}{last}".lower()[:8] + f"{i % 100:02d}"
-        birth = date(1950 if roles.primary in ("faculty", "staff") else 1996, 1, 1) + timedelta(
-            days=int(r() * 365 * (40 if roles.primary in ("faculty", "staff") else 10))
-        )
-        country, citizenship, visa = pick(_CITIZENSHIP)
-        ethnicity = pick(_ETHNICITIES)
+        senior = roles.primary in ("faculty", "staff")
+        birth = iso_date(1950, int(r() * 14600)) if senior else iso_date(1996, int(r() * 3650))
+        country, citizenship, visa = _CITIZENSHIP[int(r() * len(_CITIZENSHIP))]
+        ethnicity = _ETHNICITIES[int(r() * len(_ETHNICITIES))]
+        pronouns = _PRONOUNS[gender]
         person_basic = {
             "buid": buid,
             "emplid": population.emplid(i),
@@ -159,45 +158,41 @@ class PersonFactory:
                 "display": f"{first} {last}",
             },
             "preferredName": {"first": first if r() < 0.8 else middle, "last": last},
-            "birthDate": birth.isoformat(),
+            "birthDate": birth,
             "gender": gender,
-            "pronouns": pick(_PRONOUNS[gender]),
+            "pronouns": pronouns[int(r() * len(pronouns))],
             "ssn": f"{100 + int(r() * 800):03d}-{10 + int(r() * 89):02d}-{int(r() * 9999):04d}",
-            "sexualOrientation": pick(_ORIENTATIONS),
+            "sexualOrientation": _ORIENTATIONS[int(r() * len(_ORIENTATIONS))],
             "ethnicity": [{"code": ethnicity[0], "description": ethnicity[1]}],
             "citizenship": {"country": country, "status": citizenship, "visaType": visa},
             "deceased": False,
         }
-        addresses = []
-        for kind in ("HOME", "MAIL") if r() < 0.7 else ("HOME", "MAIL", "CAMPUS"):
-            city, state, zip_code = pick(pools.places)
-            addresses.append(
-                {
-                    "type": kind,
-                    "street1": pick(pools.streets),
-                    "street2": pick(pools.secondary) if r() < 0.3 else None,
-                    "city": city,
-                    "state": state,
-                    "postalCode": zip_code,
-                    "country": "USA",
-                    "effectiveDate": _some_date(r, 2015, 9).isoformat(),
-                }
-            )
+        places = pools.addresses
+        addresses = [
+            {"type": kind, **places[int(r() * len(places))],
+             "effectiveDate": iso_date(2015, int(r() * 3285))}
+            for kind in (("HOME", "MAIL") if r() < 0.7 else ("HOME", "MAIL", "CAMPUS"))
+        ]  # fmt: skip
+        domains = pools.email_domains
         emails = [
             {"type": "BU", "address": f"{login}@bu.edu", "primary": True},
             {
                 "type": "PERSONAL",
-                "address": f"{first}.{last}{int(r() * 100)}@{pick(pools.email_domains)}".lower(),
+                "address": f"{first}.{last}{int(r() * 100)}@{domains[int(r() * len(domains))]}"
+                .lower(),
                 "primary": False,
             },
-        ]
+        ]  # fmt: skip
         if roles.employee and r() < 0.5:
             emails.append({"type": "WORK", "address": f"{login}@bu.edu", "primary": False})
         phones = [
             {"type": kind, "number": _phone(r), "primary": n == 0}
             for n, kind in enumerate(("CELL", "HOME", "WORK")[: 1 + int(r() * 3)])
         ]
-        contact_first, contact_last = pick(pools.first_names_female), pick(pools.last_names)
+        contact = (
+            f"{pools.first_names_female[int(r() * len(pools.first_names_female))]} "
+            f"{pools.last_names[int(r() * len(pools.last_names))]}"
+        )
         person_details = {
             "primaryAffiliation": roles.primary,
             "affiliations": _affiliations(roles),
@@ -205,12 +200,12 @@ class PersonFactory:
             "address": addresses,
             "emergencyContacts": [
                 {
-                    "name": f"{contact_first} {contact_last}",
-                    "relationship": pick(_RELATIONSHIPS),
+                    "name": contact,
+                    "relationship": _RELATIONSHIPS[int(r() * len(_RELATIONSHIPS))],
                     "phone": _phone(r),
                 }
             ],
-            "maritalStatus": pick(("S", "M", "U")),
+            "maritalStatus": "SMU"[int(r() * 3)],
             "veteranStatus": "Not a Veteran" if r() < 0.95 else "Protected Veteran",
             "ferpaRestricted": r() < 0.03,
             "directoryListing": {"showEmail": r() < 0.8, "showPhone": r() < 0.4},
@@ -222,43 +217,51 @@ class PersonFactory:
             "email": emails,
             "phone": phones,
         }
-        if roles.employee and "employee" in objects:
-            document["employeeInfo"] = _employee_info(r, pick, pools, roles, population, i)
-        if roles.primary == "faculty" and "faculty" in objects:
-            document["facultyInfo"] = _faculty_info(r, pick, pools)
-        if roles.primary == "affiliate" and "affiliate" in objects:
+        if roles.employee:
+            document["employeeInfo"] = _employee_info(r, pools, roles, population)
+        if roles.primary == "faculty":
+            document["facultyInfo"] = _faculty_info(r, pools)
+        if roles.primary == "affiliate":
             document["affiliateInfo"] = {
                 "sponsor": population.buid(int(r() * population.people)),
-                "organization": pick(pools.companies),
-                "expirationDate": _some_date(r, 2026, 3).isoformat(),
+                "organization": pools.companies[int(r() * len(pools.companies))],
+                "expirationDate": iso_date(2026, int(r() * 1095)),
             }
-        if roles.student and "student" in objects:
+        events = self.events(i, day)
+        last_modified = iso_date(2023, int(r() * 730)) if events.arrive == 1 else None
+        if roles.student:  # drawn last: its length depends on the day
             careers = population.careers(i)
             terms = population.student_terms(i, careers, self.date_of(day))
-            document["studentInfo"] = _student_info(rng, pick, careers, terms, population, i)
-        events = self.events(i, day)
-        last_modified = _some_date(r, 2023, 2) if events.arrive == 1 else None
+            document["studentInfo"] = _student_info(r, pools, careers, terms, population, i)
         for k, change_day in enumerate(events.changes):
             _mutate(document, mix(self.seed, TAG_MUTATION, i, k), pools)
-            last_modified = self.date_of(change_day)
+            last_modified = self.date_of(change_day).isoformat()
         document["meta"] = {
             "source": "SnapLogic person",
-            "lastModified": (last_modified or self.date_of(events.arrive)).isoformat(),
+            "lastModified": last_modified or self.date_of(events.arrive).isoformat(),
         }
         if events.shuffles:
             for items in (document["email"], document["phone"], person_details["address"]):
                 turn = events.shuffles % len(items) if items else 0
                 items[:] = items[turn:] + items[:turn]
+        if objects != ALL_OBJECTS:
+            for obj, section in _SECTIONS.items():
+                if obj not in objects:
+                    document.pop(section, None)
         return document
+
+
+_SECTIONS = {
+    "employee": "employeeInfo",
+    "faculty": "facultyInfo",
+    "affiliate": "affiliateInfo",
+    "student": "studentInfo",
+}
 
 
 def _phone(r: Callable[[], float]) -> str:
     area = _AREA_CODES[int(r() * len(_AREA_CODES))]
     return f"{area}-{200 + int(r() * 800)}-{int(r() * 10000):04d}"
-
-
-def _some_date(r: Callable[[], float], year: int, years: int) -> date:
-    return date(year, 1, 1) + timedelta(days=int(r() * 365 * years))
 
 
 def _affiliations(roles: Roles) -> list[str]:
@@ -279,30 +282,32 @@ def _level(career: StudentCareer, term: Term) -> tuple[str, str]:
     return _UGRD_LEVELS[min(years, 3)]
 
 
-def _employee_info(r, pick, pools: Pools, roles: Roles, population: Population, i: int) -> dict:
-    department = pick(DEPARTMENTS)
-    jobs = []
-    for n in range(1 + int(r() * 3)):
-        jobs.append(
-            {
-                "positionNumber": f"{int(r() * 10**8):08d}",
-                "title": pick(pools.job_titles),
-                "departmentId": f"{department[2]}-{department[0]}",
-                "department": department[1],
-                "fte": 1.0 if r() < 0.8 else 0.5,
-                "status": "Active" if n == 0 else "Ended",
-                "startDate": _some_date(r, 2005, 19).isoformat(),
-                "salaryGrade": f"{int(r() * 60) + 40}",
-                "supervisorBuid": population.buid(int(r() * population.people)),
-            }
-        )
+def _employee_info(
+    r: Callable[[], float], pools: Pools, roles: Roles, population: Population
+) -> dict:
+    code, name, school = DEPARTMENTS[int(r() * len(DEPARTMENTS))]
+    titles = pools.job_titles
+    jobs = [
+        {
+            "positionNumber": f"{int(r() * 10**8):08d}",
+            "title": titles[int(r() * len(titles))],
+            "departmentId": f"{school}-{code}",
+            "department": name,
+            "fte": 1.0 if r() < 0.8 else 0.5,
+            "status": "Active" if n == 0 else "Ended",
+            "startDate": iso_date(2005, int(r() * 6935)),
+            "salaryGrade": str(40 + int(r() * 60)),
+            "supervisorBuid": population.buid(int(r() * population.people)),
+        }
+        for n in range(1 + int(r() * 3))
+    ]
     info = {
         "employeeStatus": roles.emp_status,
         "hireDate": jobs[-1]["startDate"],
         "employeeClass": "Student Employee" if roles.primary == "student" else "Regular",
         "jobs": jobs,
         "benefits": [
-            {"plan": plan, "coverage": pick(("Employee", "Family", "Employee + 1"))}
+            {"plan": plan, "coverage": _COVERAGE[int(r() * 3)]}
             for plan in _BENEFITS[: int(r() * len(_BENEFITS))]
         ],
     }
@@ -311,59 +316,57 @@ def _employee_info(r, pick, pools: Pools, roles: Roles, population: Population, 
     return info
 
 
-def _faculty_info(r, pick, pools: Pools) -> dict:
-    department = pick(DEPARTMENTS)
+_COVERAGE = ("Employee", "Family", "Employee + 1")
+_TENURE = ("Tenured", "Tenure Track", "Non-Tenure Track")
+_OFFICES = ("CAS", "PHO", "CDS", "EMB", "HAR")
+_FIN_AID_STATUS = ("Packaged", "Disbursed", "Not Applied")
+
+
+def _faculty_info(r: Callable[[], float], pools: Pools) -> dict:
+    _, name, school = DEPARTMENTS[int(r() * len(DEPARTMENTS))]
+    words = pools.words
     return {
-        "rank": pick(_RANKS),
-        "tenureStatus": pick(("Tenured", "Tenure Track", "Non-Tenure Track")),
+        "rank": _RANKS[int(r() * len(_RANKS))],
+        "tenureStatus": _TENURE[int(r() * 3)],
         "appointments": [
             {
-                "department": department[1],
-                "college": department[2],
+                "department": name,
+                "college": school,
                 "percent": 100 if n == 0 else 0,
-                "startDate": _some_date(r, 1995, 28).isoformat(),
+                "startDate": iso_date(1995, int(r() * 10220)),
             }
             for n in range(1 + int(r() * 2))
         ],
-        "researchAreas": [pick(pools.words) for _ in range(1 + int(r() * 4))],
-        "office": {
-            "building": pick(("CAS", "PHO", "CDS", "EMB", "HAR")),
-            "room": str(100 + int(r() * 500)),
-        },
+        "researchAreas": [words[int(r() * len(words))] for _ in range(1 + int(r() * 4))],
+        "office": {"building": _OFFICES[int(r() * 5)], "room": str(100 + int(r() * 500))},
     }
 
 
 def _student_info(
-    rng: random.Random,
-    pick,
+    r: Callable[[], float],
+    pools: Pools,
     careers: list[StudentCareer],
     terms: list[Term],
     population: Population,
     i: int,
 ) -> dict:
-    r = rng.random
     calendar = population.calendar
     by_career = {sc.career: sc for sc in careers}
+    templates, n_templates = pools.classes, len(pools.classes)
     semesters = []
     cumulative_units, cumulative_points = 0, 0.0
     for n, term in enumerate(terms):
-        career = by_career[term.career]
-        level = _level(career, term)
+        level = _level(by_career[term.career], term)
         graded = n < len(terms) - 2
-        classes = []
-        for _ in range(2 + int(r() * 3)):
-            department = pick(DEPARTMENTS)
-            classes.append(
-                {
-                    "courseId": 100000 + int(r() * 800000),
-                    "sessionCode": "1",
-                    "subject": f"{department[2]} {department[0]}",
-                    "catalogNumber": str(100 + int(r() * 700)),
-                    "units": 4,
-                    "grade": pick(_GRADES) if graded else None,
-                }
-            )
-        units = 4 * len(classes)
+        count = 2 + int(r() * 3)
+        if graded:
+            classes = [
+                {**templates[int(r() * n_templates)], "grade": _GRADES[int(r() * 10)]}
+                for _ in range(count)
+            ]
+        else:
+            classes = [{**templates[int(r() * n_templates)], "grade": None} for _ in range(count)]
+        units = 4 * count
         gpa = round(2.3 + r() * 1.7, 2)
         if graded:
             cumulative_units += units
@@ -382,7 +385,7 @@ def _student_info(
                     if cumulative_units
                     else None,
                     "academicStanding": "Good Standing" if gpa >= 2.5 else "Academic Warning",
-                    "finAidStatus": pick(("Packaged", "Disbursed", "Not Applied")),
+                    "finAidStatus": _FIN_AID_STATUS[int(r() * 3)],
                 },
                 "classes": classes,
             }
@@ -404,7 +407,11 @@ def _student_info(
             {"buid": population.buid((i * 7 + 3) % population.people), "role": "Academic Advisor"}
         ],
         "finAidAwards": [
-            {"aidYear": aid_year, "type": pick(_FIN_AID_TYPES), "amount": round(r() * 20000, 2)}
+            {
+                "aidYear": aid_year,
+                "type": _FIN_AID_TYPES[int(r() * len(_FIN_AID_TYPES))],
+                "amount": round(r() * 20000, 2),
+            }
             for _ in range(int(r() * 3))
         ],
     }

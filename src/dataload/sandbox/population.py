@@ -17,7 +17,7 @@ from functools import cache
 
 from dataload.sandbox.calendar import Calendar, Term
 from dataload.sandbox.config import DayRates
-from dataload.sandbox.rng import mix, mix_from, unit
+from dataload.sandbox.rng import mix, mix_from
 
 __all__ = [
     "ACTIVE",
@@ -106,6 +106,8 @@ class Population:
         self._log_return = math.log1p(-rates.person_return) if 0 < rates.person_return < 1 else None
         self._presence = mix(seed, TAG_PRESENCE)
         self._role = mix(seed, TAG_ROLE)
+        self._career = mix(seed, TAG_CAREER)
+        self._summer = mix(seed, TAG_SUMMER)
         self._buid = _affine(seed, TAG_BUID)
         self._emplid = _affine(seed, TAG_EMPLID)
         self._regular = {
@@ -198,18 +200,20 @@ class Population:
 
     def careers(self, i: int) -> list[StudentCareer]:
         """A student's careers (one, sometimes UGRD and GRAD together)."""
-        u = unit(self.seed, TAG_CAREER, i, 0)
-        names = ["UGRD"] if u < 0.70 else ["GRAD"] if u < 0.94 else ["LAW"]
-        if names == ["UGRD"] and unit(self.seed, TAG_CAREER, i, 1) < 0.04:
+        h = mix_from(self._career, i)  # 16-bit draws, as for roles
+        draw = h & 0xFFFF
+        names = ["UGRD"] if draw < _share(0.70) else ["GRAD"] if draw < _share(0.94) else ["LAW"]
+        if names == ["UGRD"] and (h >> 16) & 0xFFFF < _share(0.04):
             names.append("GRAD")
         result = []
         for n, career in enumerate(names):
+            bits = (h >> (32 + 16 * n)) & 0xFFFF
             length = _PROGRAM_TERMS[career]
-            standing = int(unit(self.seed, TAG_CAREER, i, 2 + n) * length)
+            standing = (bits & 0xFF) * length >> 8
             first = max(self._start_regular[career] - standing, 0)
             regular = self._regular[career]
             programs = PROGRAMS[career]
-            program = programs[int(unit(self.seed, TAG_CAREER, i, 5 + n) * len(programs))]
+            program = programs[(bits >> 8) * len(programs) >> 8]
             result.append(
                 StudentCareer(career, program, regular[first], regular[first + length - 1])
             )
@@ -223,7 +227,7 @@ class Population:
             last = min(sc.last, self.calendar.current_index(sc.career, when) + 1)
             for index in range(sc.admit, last + 1):
                 term = all_terms[index]
-                if term.is_summer and unit(self.seed, TAG_SUMMER, i, index) >= 0.25:
+                if term.is_summer and mix_from(self._summer, i, index) & 0xFF >= 64:
                     continue
                 terms.append(term)
         return terms

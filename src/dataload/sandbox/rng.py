@@ -13,6 +13,7 @@ from collections.abc import Iterator
 __all__ = ["event_days", "happens_on", "mix", "mix_from", "rng_for", "unit"]
 
 _MASK = (1 << 64) - 1
+_TO_UNIT = 1.0 / (1 << 53)
 
 
 def _splitmix(x: int) -> int:
@@ -36,7 +37,7 @@ def mix_from(h: int, *parts: int) -> int:
 
 def unit(*parts: int) -> float:
     """A uniform float in [0, 1) derived from `parts`."""
-    return (mix(*parts) >> 11) * (1.0 / (1 << 53))
+    return (mix(*parts) >> 11) * _TO_UNIT
 
 
 def rng_for(*parts: int) -> random.Random:
@@ -56,9 +57,10 @@ def event_days(rate: float, after: int, until: int, *key: int) -> Iterator[int]:
         yield from range(after + 1, until + 1)
         return
     log_miss = math.log1p(-rate)
+    stream = mix(*key)  # unit(*key, k) == the draw below, without rehashing the key
     day, k = after, 0
     while True:
-        day += 1 + int(math.log1p(-unit(*key, k)) / log_miss)
+        day += 1 + int(math.log1p(-((mix_from(stream, k) >> 11) * _TO_UNIT)) / log_miss)
         if day > until:
             return
         yield day

@@ -8,6 +8,8 @@ is unknown or gone today is simply absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import orjson
 from starlette.requests import Request
@@ -26,6 +28,20 @@ __all__ = ["routes"]
 TAG_EMPTY = 70
 
 
+class _Builders:
+    """At most two answers built at once: builders are CPU-bound and share the GIL, so more
+    would only hold more half-built answers in memory. Made on first use, in the app's loop."""
+
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, build: Callable[[], bytes]) -> Response:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(2)
+        body = await anyio.to_thread.run_sync(build, limiter=self._limiter)
+        return Response(body, media_type="application/json")
+
+
 def _api_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key is not None:
@@ -35,11 +51,13 @@ def _api_key(request: Request) -> str | None:
 
 
 def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
+    builders = _Builders()
+
     async def course(request: Request) -> Response:
         authorized = matches(_api_key(request), config.credentials.snaplogic_course_key)
 
         async def answer() -> Response:
-            return await _courses(config, request)
+            return await _courses(config, builders, request)
 
         return await gate(
             "snaplogic.course",
@@ -53,7 +71,7 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
         authorized = matches(_api_key(request), config.credentials.snaplogic_person_key)
 
         async def answer() -> Response:
-            return await _persons(config, request)
+            return await _persons(config, builders, request)
 
         return await gate(
             "snaplogic.person",
@@ -76,7 +94,7 @@ def _cs_env_error(config: SandboxConfig, request: Request) -> Response | None:
     return None
 
 
-async def _courses(config: SandboxConfig, request: Request) -> Response:
+async def _courses(config: SandboxConfig, builders: _Builders, request: Request) -> Response:
     if error := _cs_env_error(config, request):
         return error
     strm = request.query_params.get("term", "")
@@ -108,7 +126,7 @@ async def _courses(config: SandboxConfig, request: Request) -> Response:
             )
         return orjson.dumps(documents)
 
-    return Response(await anyio.to_thread.run_sync(build), media_type="application/json")
+    return await builders.run(build)
 
 
 def _objects(text: str | None) -> frozenset[str] | None:
@@ -119,7 +137,7 @@ def _objects(text: str | None) -> frozenset[str] | None:
     return names if names and names <= ALL_OBJECTS else None
 
 
-async def _persons(config: SandboxConfig, request: Request) -> Response:
+async def _persons(config: SandboxConfig, builders: _Builders, request: Request) -> Response:
     if error := _cs_env_error(config, request):
         return error
     objects = _objects(request.query_params.get("objects"))
@@ -137,16 +155,18 @@ async def _persons(config: SandboxConfig, request: Request) -> Response:
     day = config.day
 
     def build() -> bytes:
+        # Each document is serialised as soon as it is built: a batch of 1000 people holds
+        # a few MB of bytes, not 1000 nested dicts.
         university = university_for(config)
         population, persons = university.population, university.persons
-        documents: list[dict] = []
+        parts: list[bytes] = []
         for buid in ids:
             i = population.index_of(str(buid))
             if i is None or not population.present(i, day):
                 continue
-            documents.append(persons.document(i, day, objects))
+            parts.append(orjson.dumps(persons.document(i, day, objects)))
             if unit(config.seed, TAG_EMPTY, day, i) < config.empty_object_rate:
-                documents.append({})
-        return orjson.dumps(documents)
+                parts.append(b"{}")
+        return b"[" + b",".join(parts) + b"]"
 
-    return Response(await anyio.to_thread.run_sync(build), media_type="application/json")
+    return await builders.run(build)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import astuple
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
 
@@ -83,7 +82,7 @@ _cache_lock = threading.Lock()
 def _university(
     seed: int, people: int, first_day: date, courses_per_term: int, rates: DayRates
 ) -> University:
-    key = (seed, people, first_day, courses_per_term, astuple(rates))
+    key = (seed, people, first_day, courses_per_term, *vars(rates).values())
     with _cache_lock:
         found = _cache.get(key)
         if found is None:
