@@ -48,6 +48,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    client_port: int  # one per TCP connection: tells pooled connections apart
 
 
 class ScriptedServer:
@@ -76,6 +77,7 @@ class ScriptedServer:
                 headers=dict(request.headers),
                 body=await request.body(),
                 at=time.monotonic(),
+                client_port=scope["client"][1],
             )
         )
         step = self.script.pop(0) if self.script else self.default

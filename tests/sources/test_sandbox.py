@@ -238,3 +238,17 @@ async def test_snaplogic_429s_are_waited_out_as_retry_after_says(sandbox, sandbo
         for r in records
     }
     assert keys == {tuple(k) for k in expected}
+
+
+async def test_a_client_never_has_more_calls_in_flight_than_its_connections(
+    sandbox, sandbox_settings
+):
+    sandbox.config.endpoint_latency["peoplesoft"] = dataclasses.replace(
+        sandbox.config.latency, ms=10.0
+    )
+    students = person_truth(sandbox.config).students[:60]
+    async with PeopleSoft.from_settings(sandbox_settings, retry=RETRY, max_connections=3) as ps:
+        await asyncio.gather(*(ps.uid_car_term(buid) for buid in students))
+    stats = sandbox.stats.snapshot()["endpoints"]["peoplesoft.BU_TERM_STD_FULL_TERM"]
+    assert stats["requests"] == 60
+    assert stats["max_in_flight"] == 3

@@ -5,6 +5,7 @@ Served by the scripted server over a real socket, so the assertions see what wen
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from urllib.parse import parse_qs, parse_qsl
@@ -322,3 +323,17 @@ async def test_vds_refuses_a_cookie_that_would_page_forever(scripted: ScriptedSe
 def test_missing_url_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="SNAPLOGIC_PERSON_URL is not set"):
         SnapLogicPersons.from_settings(Settings(_env_file=None))
+
+
+async def test_calls_reuse_pooled_connections_and_never_exceed_the_pool(scripted: ScriptedServer):
+    scripted.reset(default=Step(json=ps_body([]), delay=0.005))
+    config = settings(scripted.base_url)
+    async with PeopleSoft.from_settings(config, retry=FAST_RETRY, max_connections=4) as ps:
+        for i in range(20):
+            await ps.uid_car_term(f"U{i}")
+        sequential = {r.client_port for r in scripted.received}
+        scripted.received = []
+        await asyncio.gather(*(ps.uid_car_term(f"U{i}") for i in range(100)))
+        concurrent = {r.client_port for r in scripted.received}
+    assert len(sequential) == 1
+    assert 1 < len(concurrent) <= 4

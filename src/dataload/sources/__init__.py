@@ -14,7 +14,7 @@ from dataload.sources.errors import (
     SourceServerError,
     SourceTransportError,
 )
-from dataload.sources.http import ClientStats, timeouts
+from dataload.sources.http import ClientStats, SourceClient, timeouts
 from dataload.sources.peoplesoft import PeopleSoft
 from dataload.sources.retry import RetryPolicy
 from dataload.sources.sap import Sap
@@ -31,6 +31,7 @@ __all__ = [
     "SnapLogicCourses",
     "SnapLogicPersons",
     "SourceAuthError",
+    "SourceClient",
     "SourceError",
     "SourceMalformedResponse",
     "SourceRateLimited",
