@@ -240,14 +240,6 @@ async def test_unreachable_service_names_the_url_variable(caplog):
     assert SECRET not in message + caplog.text
 
 
-async def test_a_url_without_a_scheme_is_a_configuration_error_not_retried():
-    async with Sap(url="sap.example.edu/api", key=SECRET, retry=FAST_RETRY) as sap:
-        with pytest.raises(Exception, match="check SAP_URL") as raised:
-            await sap.active_employee_ids()
-    assert not raised.value.retryable
-    assert sap.stats.requests == 1
-
-
 async def test_secrets_in_the_url_never_reach_messages(scripted: ScriptedServer):
     scripted.reset(default=Step(500))
     url = httpx.URL(scripted.base_url).copy_with(username="svc", password=SECRET, path="/sap")

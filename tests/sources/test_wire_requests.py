@@ -325,6 +325,11 @@ def test_missing_url_setting_is_a_clear_error():
         SnapLogicPersons.from_settings(Settings(_env_file=None))
 
 
+def test_url_without_a_scheme_is_refused_before_any_call():
+    with pytest.raises(ValueError, match="SAP_URL must start with http:// or https://"):
+        Sap.from_settings(Settings(_env_file=None, SAP_URL="sap.example.edu/api"))
+
+
 async def test_calls_reuse_pooled_connections_and_never_exceed_the_pool(scripted: ScriptedServer):
     scripted.reset(default=Step(json=ps_body([]), delay=0.005))
     config = settings(scripted.base_url)
@@ -337,3 +342,10 @@ async def test_calls_reuse_pooled_connections_and_never_exceed_the_pool(scripted
         concurrent = {r.client_port for r in scripted.received}
     assert len(sequential) == 1
     assert 1 < len(concurrent) <= 4
+
+
+async def test_vds_refuses_an_affiliation_that_would_change_the_filter(scripted: ScriptedServer):
+    async with Vds.from_settings(settings(scripted.base_url)) as vds:
+        with pytest.raises(ValueError, match="not an affiliation"):
+            await vds.person_ids("faculty)(PersonBuid=*")
+    assert scripted.received == []

@@ -60,7 +60,10 @@ def require_url(value: str | None, variable: str) -> str:
     """The configured base URL without a trailing slash; a clear error when it is unset."""
     if not value or not value.strip():
         raise ValueError(f"{variable} is not set: set it to the base URL of the service")
-    return value.strip().rstrip("/")
+    url = value.strip().rstrip("/")
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{variable} must start with http:// or https://")
+    return url
 
 
 _MESSAGE_KEYS = ("message", "error_description", "errorMessage", "error", "detail")
@@ -195,13 +198,6 @@ class SourceHttp:
         self.stats.requests += 1
         try:
             response = await self._client.request(method, url, params=params, json=json_body)
-        except httpx.UnsupportedProtocol as exc:
-            raise SourceError(
-                source=label,
-                endpoint=endpoint(url),
-                problem="has a URL httpx cannot use",
-                hint=f"check {self.url_variable} (it must start with http:// or https://)",
-            ) from exc
         except httpx.TimeoutException as exc:
             self.stats.transport_errors += 1
             raise SourceTransportError(

@@ -69,6 +69,9 @@ class Vds(SourceClient):
     async def person_ids(self, affiliation: str) -> list[str]:
         """BUIDs of people whose primary affiliation is `affiliation`, over every page,
         de-duplicated, in the order listed."""
+        if not affiliation.isalpha():
+            # It goes into an LDAP filter: anything but a plain word could change the search.
+            raise ValueError(f"not an affiliation: {affiliation!r}")
         label = f"VDS directory ({affiliation})"
         params = {
             "filter": f"(PersonPrimaryAffiliation={affiliation})",
