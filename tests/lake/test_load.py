@@ -107,7 +107,7 @@ async def test_bad_records_are_rejected_counted_and_logged_while_the_rest_loads(
         {"personid": 12345678},  # key of the wrong type
         ["not", "an", "object"],
         "text",
-        {"personid": "U00000009", "gpa": float("nan")},
+        {"personid": "U00000009", "count": 2**70},  # beyond 64 bits
         {"personid": "U00000010", "note": "nul \x00 inside"},
     ]
     with caplog.at_level(logging.WARNING, logger="dataload.lake"):
@@ -121,6 +121,7 @@ async def test_bad_records_are_rejected_counted_and_logged_while_the_rest_loads(
     assert any("must be a string, got int" in r for r in reasons)
     assert any("not a JSON object but list" in r for r in reasons)
     assert any("NUL" in r for r in reasons)
+    assert any("64-bit" in r for r in reasons)
     assert sum("record rejected" in m for m in caplog.messages) == 6
     summary = await run.finish(complete=False)
     assert (summary.offered, summary.inserted, summary.rejected) == (8, 2, 6)

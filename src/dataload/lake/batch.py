@@ -1,14 +1,18 @@
 """Turning a batch of records into what the write path sends: pure Python, no database.
 
 Each record is checked (a JSON object, its key fields present and of the right type, content
-PostgreSQL can store), its key extracted, its content hash computed and its payload serialised.
-A bad record is set aside with its reason; the others go on. Records are sorted by key so that
-concurrent batches take row locks in the same order (no deadlocks), and a key offered twice in
-one batch keeps its last record.
+PostgreSQL can store), its key extracted and its text serialised with sorted keys; the md5 of
+that text is its "exact" hash. A bad record is set aside with its reason; the others go on.
+Records are sorted by key so that concurrent batches take row locks in the same order (no
+deadlocks), and a key offered twice in one batch keeps its last record.
+
+The canonical content hash (canonical.py) costs more and is computed later, only for records
+whose exact hash differs from the current version's (see load.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable
@@ -17,7 +21,6 @@ from typing import Any
 
 import orjson
 
-from dataload.lake.canonical import NotCanonicalisable, content_hash
 from dataload.lake.domains import Domain
 
 __all__ = ["PreparedBatch", "Rejection", "prepare_batch"]
@@ -39,13 +42,18 @@ class Rejection:
 @dataclass
 class PreparedBatch:
     offered: int = 0
-    # Parallel lists, sorted by key: every key the batch offers (rejected-for-content records
-    # included, so that a complete snapshot does not delete them), its hash (None when the
-    # record was rejected) and its payload text.
+    # Parallel lists, sorted by key, one entry per distinct key the batch offers (records
+    # rejected for their content included, so that a complete snapshot does not delete them:
+    # their exact hash, payload and record are None).
     keys: list[Key] = field(default_factory=list)
-    hashes: list[uuid.UUID | None] = field(default_factory=list)
+    exact_hashes: list[uuid.UUID | None] = field(default_factory=list)
     payloads: list[str | None] = field(default_factory=list)
+    records: list[dict[str, Any] | None] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def valid(self) -> int:
+        return sum(1 for h in self.exact_hashes if h is not None)
 
 
 def _sample(record: Any) -> str:
@@ -71,16 +79,20 @@ def _key_error(domain: Domain, record: dict[str, Any]) -> str | None:
     return None
 
 
-def _content(record: dict[str, Any]) -> tuple[str, uuid.UUID]:
-    payload = orjson.dumps(record)
-    if _NUL_ESCAPE.search(payload):
-        raise NotCanonicalisable("a string contains a NUL character, which jsonb cannot store")
-    return payload.decode(), content_hash(record)
+def _payload(record: dict[str, Any]) -> bytes:
+    """The record's text, keys sorted; raises ValueError for what jsonb cannot store."""
+    try:
+        payload = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(str(exc)) from None
+    if b"\\u0000" in payload and _NUL_ESCAPE.search(payload):
+        raise ValueError("a string contains a NUL character, which jsonb cannot store")
+    return payload
 
 
 def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
     batch = PreparedBatch()
-    by_key: dict[Key, tuple[uuid.UUID | None, str | None]] = {}
+    by_key: dict[Key, tuple[uuid.UUID | None, str | None, dict[str, Any] | None]] = {}
     for record in records:
         batch.offered += 1
         if not isinstance(record, dict):
@@ -93,22 +105,25 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
             continue
         key = tuple(record[f] for f in domain.key_fields)
         if key in by_key:
+            earlier = by_key[key][1] or ""
             batch.rejections.append(
                 Rejection(
                     f"key {key} offered again in the same batch; only the last record "
                     "of a key is loaded",
-                    (by_key[key][1] or "")[:SAMPLE_CHARS],
+                    earlier[:SAMPLE_CHARS],
                 )
             )
         try:
-            payload, hash_ = _content(record)
-            by_key[key] = (hash_, payload)
-        except (NotCanonicalisable, orjson.JSONEncodeError, TypeError) as exc:
+            payload = _payload(record)
+        except ValueError as exc:
             batch.rejections.append(Rejection(f"content cannot be stored: {exc}", _sample(record)))
-            by_key[key] = (None, None)
+            by_key[key] = (None, None, None)
+            continue
+        by_key[key] = (uuid.UUID(bytes=hashlib.md5(payload).digest()), payload.decode(), record)
     for key in sorted(by_key):
-        hash_, payload = by_key[key]
+        exact, payload, record = by_key[key]
         batch.keys.append(key)
-        batch.hashes.append(hash_)
+        batch.exact_hashes.append(exact)
         batch.payloads.append(payload)
+        batch.records.append(record)
     return batch

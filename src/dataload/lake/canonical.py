@@ -32,24 +32,34 @@ _SORT = orjson.OPT_SORT_KEYS
 
 
 class NotCanonicalisable(ValueError):
-    """The value holds something JSON cannot carry (NaN, infinity, a non-JSON type)."""
+    """The value holds something JSON cannot carry (a non-JSON type, an int beyond 64 bits)."""
 
 
 def _number(value: float) -> orjson.Fragment:
     if not math.isfinite(value):
-        raise NotCanonicalisable(f"the number {value} is not valid JSON")
+        # JSON has no NaN or infinity; orjson, which writes the payload, writes null for them.
+        return orjson.Fragment(b"null")
     # repr() is the shortest text that reads back as the same float, which is also what orjson
     # sends to PostgreSQL; Decimal keeps exactly those digits.
     text = format(Decimal(repr(value)).normalize(), "f")
     return orjson.Fragment("0" if text == "-0" else text)
 
 
+# Values the walk must rewrite; every other value is left to orjson as it is.
+_REWRITTEN = frozenset({dict, list, tuple, float})
+
+
 def _canonical(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {key: _canonical(item) for key, item in value.items()}
+        return {k: _canonical(v) if type(v) in _REWRITTEN else v for k, v in value.items()}
     if kind is list or kind is tuple:
-        elements = sorted(orjson.dumps(_canonical(item), option=_SORT) for item in value)
+        elements = sorted(
+            [
+                orjson.dumps(_canonical(item) if type(item) in _REWRITTEN else item, option=_SORT)
+                for item in value
+            ]
+        )
         return orjson.Fragment(b"[" + b",".join(elements) + b"]")
     if kind is float:
         return _number(value)

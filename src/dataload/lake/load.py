@@ -1,12 +1,15 @@
 """The write path: load runs, batch by batch, into a domain's raw layer.
 
-A batch is one transaction of three round trips:
-1. `lake.offer()` gets every key with its content hash (computed here, see canonical.py),
-   records the keys as seen by the run, and answers which records are new or changed: a join
-   against xform's primary key. Unchanged records stop here; their payload never travels.
-2. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`; the statement-level
+A batch is one transaction of a few round trips:
+1. `lake.offer()` gets every key with its "exact" hash (md5 of the record's text, keys sorted),
+   records the keys as seen by the run, and answers which records are not byte-for-byte their
+   current version: a join against xform's primary key. Unchanged records stop here; their
+   payload never travels.
+2. For those, the canonical content hash is computed (canonical.py: object key order and array
+   order do not matter) and `lake.differs()` says which really changed.
+3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`; the statement-level
    trigger there propagates them to xform and curated, set-based.
-3. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
+4. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
 A database error anywhere rolls the whole batch back: no layer shows any part of it.
 
 `finish(complete=True)` declares the run a complete snapshot: keys it never offered are marked
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +31,7 @@ import asyncpg
 import orjson
 
 from dataload.lake.batch import PreparedBatch, prepare_batch
+from dataload.lake.canonical import content_hash
 from dataload.lake.domains import Domain, UnknownDomain, load_domains
 
 __all__ = ["BatchResult", "Lake", "LakeError", "LoadRun", "RunSummary"]
@@ -69,6 +74,10 @@ class RunSummary:
     rejected_reasons: list[str] = field(default_factory=list)
 
 
+def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID]:
+    return {i: content_hash(batch.records[i]) for i in positions}
+
+
 class LoadRun:
     """One load of one domain; create it with `Lake.start_run`."""
 
@@ -81,11 +90,11 @@ class LoadRun:
     async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
         """Load one batch atomically; bad records are rejected, the rest loads."""
         started = time.perf_counter()
-        # Hashing is CPU work: keep the event loop free for the flow's HTTP calls meanwhile.
+        # Serialising and hashing is CPU work: keep the event loop free meanwhile.
         batch = await asyncio.to_thread(prepare_batch, self.domain, records)
         self._in_flight += 1
         try:
-            written = await self._write(batch)
+            inserted, changed = await self._write(batch)
         except asyncpg.PostgresError as exc:
             raise LakeError(
                 f"{self.domain.name} batch of {batch.offered} records (run {self.run_id}) failed "
@@ -93,58 +102,74 @@ class LoadRun:
             ) from exc
         finally:
             self._in_flight -= 1
-        inserted = sum(1 for _, is_new in written if is_new)
-        valid = sum(1 for h in batch.hashes if h is not None)
-        result = BatchResult(
+        self._log_rejections(batch)
+        return BatchResult(
             offered=batch.offered,
             inserted=inserted,
-            changed=len(written) - inserted,
-            unchanged=valid - len(written),
+            changed=changed,
+            unchanged=batch.valid - inserted - changed,
             rejected=len(batch.rejections),
             duration_s=time.perf_counter() - started,
             rejected_reasons=sorted({r.reason for r in batch.rejections})[:5],
         )
-        self._log_rejections(batch)
-        return result
 
-    async def _write(self, batch: PreparedBatch) -> list[tuple[int, bool]]:
-        domain = self.domain
-        keys = orjson.dumps(batch.keys).decode()
-        rejects = orjson.dumps([{"reason": r.reason, "sample": r.sample} for r in batch.rejections])
+    async def _write(self, batch: PreparedBatch) -> tuple[int, int]:
+        """One transaction: detect changes, COPY them into raw, count; (inserted, changed)."""
+        run_id = self.run_id
         async with self._pool.acquire() as conn, conn.transaction():
-            written = [
-                (r["ord"], r["is_new"])
-                for r in await conn.fetch(
-                    "SELECT ord, is_new FROM lake.offer($1, $2::jsonb, $3::uuid[])",
-                    self.run_id,
-                    keys,
-                    batch.hashes,
+            candidates = await conn.fetch(
+                "SELECT ord, is_new FROM lake.offer($1, $2::jsonb, $3::uuid[])",
+                run_id,
+                orjson.dumps(batch.keys).decode(),
+                batch.exact_hashes,
+            )
+            new = [r["ord"] - 1 for r in candidates if r["is_new"]]
+            known = [r["ord"] - 1 for r in candidates if not r["is_new"]]
+            hashes = await asyncio.to_thread(_content_hashes, batch, new + known)
+            changed: list[int] = []
+            if known:
+                differing = await conn.fetch(
+                    "SELECT lake.differs($1, $2::jsonb, $3::uuid[])",
+                    run_id,
+                    orjson.dumps([batch.keys[i] for i in known]).decode(),
+                    [hashes[i] for i in known],
                 )
-            ]
-            if written:
-                rows = []
-                for ord_, _ in written:
-                    i = ord_ - 1
-                    rows.append((*batch.keys[i], batch.payloads[i], batch.hashes[i], self.run_id))
+                changed = [known[r[0] - 1] for r in differing]
+            if new or changed:
+                domain = self.domain
                 await conn.copy_records_to_table(
                     domain.raw_table,
                     schema_name=domain.raw_schema,
-                    columns=[*domain.key_columns, domain.data_column, "content_hash", "run_id"],
-                    records=rows,
+                    columns=[
+                        *domain.key_columns,
+                        domain.data_column,
+                        "content_hash",
+                        "exact_hash",
+                        "run_id",
+                    ],
+                    records=[
+                        (
+                            *batch.keys[i],
+                            batch.payloads[i],
+                            hashes[i],
+                            batch.exact_hashes[i],
+                            run_id,
+                        )
+                        for i in sorted(new + changed)
+                    ],
                 )
-            inserted = sum(1 for _, is_new in written if is_new)
-            valid = sum(1 for h in batch.hashes if h is not None)
+            rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
             await conn.execute(
                 "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
-                self.run_id,
+                run_id,
                 batch.offered,
-                inserted,
-                len(written) - inserted,
-                valid - len(written),
+                len(new),
+                len(changed),
+                batch.valid - len(new) - len(changed),
                 len(batch.rejections),
-                rejects.decode(),
+                orjson.dumps(rejects).decode(),
             )
-        return written
+        return len(new), len(changed)
 
     def _log_rejections(self, batch: PreparedBatch) -> None:
         for rejection in batch.rejections[:_LOGGED_REJECTIONS]:

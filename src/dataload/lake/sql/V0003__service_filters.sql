@@ -80,28 +80,28 @@ $$;
 
 -- The part of `node` that `tree` allows, or NULL when nothing is left. Leaves are kept as they
 -- are (even null, {} or []); objects and arrays built on the way are dropped when empty.
+-- Callers pass a decompressed `node` (see lake.raw_propagate): every `->` on a compressed
+-- value would decompress the whole record again.
 CREATE FUNCTION lake.filter_node(node jsonb, tree jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    kept    jsonb;
-    part    jsonb;
-    subtree jsonb;
-    key     text;
-    i       int;
+    kept jsonb;
+    pair jsonb;
+    part jsonb;
+    i    int;
 BEGIN
     CASE jsonb_typeof(node)
     WHEN 'object' THEN
         kept := '{}';
         FOR i IN 0 .. jsonb_array_length(tree) - 1 LOOP
-            key := tree -> i ->> 0;
-            part := node -> key;
+            pair := tree -> i;
+            part := node -> (pair ->> 0);
             CONTINUE WHEN part IS NULL;
-            subtree := tree -> i -> 1;
-            IF subtree <> 'true' THEN
-                part := lake.filter_node(part, subtree);
+            IF jsonb_typeof(pair -> 1) = 'array' THEN
+                part := lake.filter_node(part, pair -> 1);
                 CONTINUE WHEN part IS NULL;
             END IF;
-            kept := kept || jsonb_build_object(key, part);
+            kept := kept || jsonb_build_object(pair ->> 0, part);
         END LOOP;
         RETURN nullif(kept, '{}');
     WHEN 'array' THEN
@@ -119,14 +119,14 @@ END
 $$;
 
 -- The curated copy of `record` for a compiled service, or NULL when it holds nothing meaningful
--- beyond the key fields: no value anywhere other than null, {} or [].
+-- beyond the key fields: no string, number or boolean anywhere (only null, {} or []).
 CREATE FUNCTION lake.filter_record(record jsonb, tree jsonb, key_fields text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
     kept jsonb := lake.filter_node(record, tree);
 BEGIN
     IF kept IS NULL OR NOT jsonb_path_exists(kept - key_fields,
-            'strict $.** ? (@.type() != "null" && @.type() != "object" && @.type() != "array")')
+            'lax $.** ? (@.type() == "string" || @.type() == "number" || @.type() == "boolean")')
     THEN
         RETURN NULL;
     END IF;

@@ -49,17 +49,22 @@ DECLARE
 BEGIN
     EXECUTE format($sql$
         WITH latest AS MATERIALIZED (
-            SELECT DISTINCT ON (%2$s) %2$s, %3$I AS data, deleted, content_hash, raw_id,
-                   dl_insert_date
+            -- plain: the payload decompressed once, for the filters (data stays as stored,
+            -- so that xform and the full service reuse its compressed bytes).
+            SELECT DISTINCT ON (%2$s) %2$s, %3$I AS data, %3$I || '{}' AS plain, deleted,
+                   content_hash, exact_hash, raw_id, dl_insert_date
             FROM new_rows
             ORDER BY %2$s, raw_id DESC),
         live AS (SELECT * FROM latest WHERE NOT deleted),
         gone AS (SELECT * FROM latest WHERE deleted),
         upsert_xform AS (
-            INSERT INTO %1$I_xform.%4$I AS x (%2$s, %3$I, content_hash, raw_id, modified_date)
-            SELECT %2$s, data, content_hash, raw_id, dl_insert_date FROM live ORDER BY %2$s
+            INSERT INTO %1$I_xform.%4$I AS x
+                (%2$s, %3$I, content_hash, exact_hash, raw_id, modified_date)
+            SELECT %2$s, data, content_hash, exact_hash, raw_id, dl_insert_date
+            FROM live ORDER BY %2$s
             ON CONFLICT (%2$s) DO UPDATE
             SET %3$I = excluded.%3$I, content_hash = excluded.content_hash,
+                exact_hash = excluded.exact_hash,
                 raw_id = excluded.raw_id, modified_date = excluded.modified_date,
                 deleted_at = NULL),
         mark_deleted AS (
@@ -73,7 +78,7 @@ BEGIN
         derived AS MATERIALIZED (
             SELECT s.service, %7$s, l.dl_insert_date,
                    CASE WHEN s.compiled IS NULL THEN l.data
-                        ELSE lake.filter_record(l.data, s.compiled, $1) END AS data
+                        ELSE lake.filter_record(l.plain, s.compiled, $1) END AS data
             FROM live AS l CROSS JOIN services AS s),
         upsert_curated AS (
             INSERT INTO %1$I_curated.%8$I AS c (service, %2$s, %3$I, modified_date)
@@ -98,7 +103,9 @@ BEGIN
     END IF;
     RETURN NULL;
 END
-$$;
+$$
+-- A batch's decompressed payloads and filtered copies are held in memory, not spilled.
+SET work_mem = '64MB';
 
 -- BEFORE INSERT on raw for rows that come without a content hash (written from psql; the
 -- loader always sends one): compute it, and skip the row if it equals the current version,
@@ -134,7 +141,7 @@ DECLARE
 BEGIN
     EXECUTE format($sql$
         WITH derived AS MATERIALIZED (
-            SELECT %2$s, lake.filter_record(x.%3$I, f.compiled, $2) AS data
+            SELECT %2$s, lake.filter_record(x.%3$I || '{}', f.compiled, $2) AS data
             FROM %1$I_xform.%4$I AS x
             JOIN %1$I_curated.%5$I AS f ON f.service = $1
             WHERE x.deleted_at IS NULL),
@@ -206,6 +213,7 @@ BEGIN
             %2$I           jsonb,
             deleted        boolean NOT NULL DEFAULT false,
             content_hash   uuid,
+            exact_hash     uuid,
             run_id         bigint,
             dl_insert_date timestamptz NOT NULL DEFAULT now(),
             CONSTRAINT %2$I_payload_or_deletion CHECK (
@@ -215,8 +223,9 @@ BEGIN
     EXECUTE format($sql$
         COMMENT ON TABLE %1$I_raw.%2$I IS
         'Insert-only history of %1$s records: a row per change (content_hash = md5 of the '
-        'canonical JSON, lake.canonical_json) or deletion (deleted, %2$s NULL). Inserting here '
-        'updates %1$s_xform and %1$s_curated.'
+        'canonical JSON, lake.canonical_json; exact_hash = md5 of the text the loader sent, '
+        'keys sorted) or deletion (deleted, %2$s NULL). Inserting here updates %1$s_xform '
+        'and %1$s_curated.'
         $sql$, d, data);
 
     EXECUTE format($sql$
@@ -224,6 +233,7 @@ BEGIN
             %3$s,
             %4$I          jsonb NOT NULL,
             content_hash  uuid NOT NULL,
+            exact_hash    uuid,
             raw_id        bigint NOT NULL,
             modified_date timestamptz NOT NULL,
             deleted_at    timestamptz,

@@ -16,40 +16,69 @@ BEGIN
 END
 $$;
 
--- Offer a batch's keys and content hashes (keys: a JSON array of key arrays, in key-column
--- order; hashes: one per key, NULL for a record rejected for its content whose key is still
--- valid). Records the keys as seen by the run and returns the positions (1-based) of the
--- records that must be written to raw: new keys, deleted keys coming back, changed content.
--- One statement, whatever the batch size: an index probe on xform's primary key per record.
-CREATE FUNCTION lake.offer(run bigint, keys jsonb, hashes uuid[])
+-- Change detection, step 1. Offer a batch's keys (a JSON array of key arrays, in key-column
+-- order) with the md5 of each record's text as sent, keys sorted ("exact" hashes; NULL for a
+-- record rejected for its content whose key is valid). Records the keys as seen by the run and
+-- returns the positions (1-based) of the records that are not byte-for-byte the current
+-- version: is_new when the key is absent or deleted; otherwise the caller compares content
+-- hashes (lake.differs), which only costs canonicalising the records whose text differs.
+-- One statement: an index probe on xform's primary key per record.
+CREATE FUNCTION lake.offer(run bigint, keys jsonb, exact_hashes uuid[])
 RETURNS TABLE (ord int, is_new boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
-    k text := lake.key_list(d.key_columns);
-    casts text := (SELECT string_agg(format('(o.key ->> %s)::%s AS %I', n - 1, t, c), ', '
-                                     ORDER BY n)
-                   FROM unnest(d.key_columns, d.key_types) WITH ORDINALITY AS s(c, t, n));
 BEGIN
     RETURN QUERY EXECUTE format($sql$
-        WITH offered AS MATERIALIZED (
-            SELECT o.ord::int AS ord, %2$s, o.content_hash
-            FROM ROWS FROM (jsonb_array_elements($1), unnest($2))
-                 WITH ORDINALITY AS o(key, content_hash, ord)),
+        WITH offered AS MATERIALIZED (%1$s),
         seen AS (
-            INSERT INTO lake.%3$I (run_id, %4$s) SELECT $3, %4$s FROM offered)
-        SELECT o.ord, (x.%5$I IS NULL OR x.deleted_at IS NOT NULL)
+            INSERT INTO lake.%2$I (run_id, %3$s) SELECT $3, %3$s FROM offered)
+        SELECT o.ord, (x.%4$I IS NULL OR x.deleted_at IS NOT NULL)
         FROM offered AS o
-        LEFT JOIN %1$I_xform.%6$I AS x ON %7$s
-        WHERE o.content_hash IS NOT NULL
-          AND (x.%5$I IS NULL OR x.deleted_at IS NOT NULL OR x.content_hash <> o.content_hash)
+        LEFT JOIN %5$I.%6$I AS x ON %7$s
+        WHERE o.hash IS NOT NULL
+          AND (x.%4$I IS NULL OR x.deleted_at IS NOT NULL
+               OR x.exact_hash IS DISTINCT FROM o.hash)
         ORDER BY o.ord
         $sql$,
-        d.domain, casts, d.domain || '_seen', k, d.key_columns[1],
-        'current_' || d.domain || '_data', lake.key_match(d.key_columns, 'x', 'o'))
-    USING keys, hashes, run;
+        lake.offered_rows(d), d.domain || '_seen', lake.key_list(d.key_columns),
+        d.key_columns[1], d.domain || '_xform', 'current_' || d.domain || '_data',
+        lake.key_match(d.key_columns, 'x', 'o'))
+    USING keys, exact_hashes, run;
 END
 $$;
+
+-- Change detection, step 2: the positions of the records whose content hash (md5 of the
+-- canonical JSON) differs from the current version's.
+CREATE FUNCTION lake.differs(run bigint, keys jsonb, content_hashes uuid[])
+RETURNS SETOF int
+LANGUAGE plpgsql AS $$
+DECLARE
+    d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
+BEGIN
+    RETURN QUERY EXECUTE format($sql$
+        WITH offered AS MATERIALIZED (%1$s)
+        SELECT o.ord
+        FROM offered AS o
+        LEFT JOIN %2$I.%3$I AS x ON %4$s
+        WHERE x.content_hash IS DISTINCT FROM o.hash OR x.deleted_at IS NOT NULL
+        ORDER BY o.ord
+        $sql$,
+        lake.offered_rows(d), d.domain || '_xform', 'current_' || d.domain || '_data',
+        lake.key_match(d.key_columns, 'x', 'o'))
+    USING keys, content_hashes;
+END
+$$;
+
+-- "SELECT ord, <key columns>, hash FROM ($1 keys, $2 hashes)" for a domain: the query
+-- lake.offer and lake.differs read a batch from.
+CREATE FUNCTION lake.offered_rows(d lake.domains) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format(
+    'SELECT o.ord::int AS ord, %s, o.hash
+     FROM ROWS FROM (jsonb_array_elements($1), unnest($2)) WITH ORDINALITY AS o(key, hash, ord)',
+    (SELECT string_agg(format('(o.key ->> %s)::%s AS %I', n - 1, t, c), ', ' ORDER BY n)
+     FROM unnest(d.key_columns, d.key_types) WITH ORDINALITY AS s(c, t, n)));
 
 -- Add a committed batch's counts to its run, and keep its rejected records (a JSON array of
 -- {"reason": ..., "sample": ...}). Called in the batch's own transaction.
