@@ -169,20 +169,22 @@ class PersonFactory:
         }
         places = pools.addresses
         addresses = [
-            {"type": kind, **places[int(r() * len(places))],
-             "effectiveDate": iso_date(2015, int(r() * 3285))}
+            {
+                "type": kind,
+                **places[int(r() * len(places))],
+                "effectiveDate": iso_date(2015, int(r() * 3285)),
+            }
             for kind in (("HOME", "MAIL") if r() < 0.7 else ("HOME", "MAIL", "CAMPUS"))
-        ]  # fmt: skip
+        ]
         domains = pools.email_domains
         emails = [
             {"type": "BU", "address": f"{login}@bu.edu", "primary": True},
             {
                 "type": "PERSONAL",
-                "address": f"{first}.{last}{int(r() * 100)}@{domains[int(r() * len(domains))]}"
-                .lower(),
+                "address": f"{first}.{last}{int(r() * 100)}@{domains[int(r() * len(domains))]}".lower(),
                 "primary": False,
             },
-        ]  # fmt: skip
+        ]
         if roles.employee and r() < 0.5:
             emails.append({"type": "WORK", "address": f"{login}@bu.edu", "primary": False})
         phones = [

@@ -66,10 +66,18 @@ _PRIMARY = (
     ("staff", _share(0.90)),
     ("affiliate", 0x10000),
 )
-_ALSO_STUDENT = {"student": 0x10000, "faculty": _share(0.02), "staff": _share(0.06),
-                 "affiliate": _share(0.05)}  # fmt: skip
-_ALSO_EMPLOYEE = {"student": _share(0.12), "faculty": _share(0.95), "staff": _share(0.97),
-                  "affiliate": _share(0.5)}  # fmt: skip
+_ALSO_STUDENT = {
+    "student": 0x10000,
+    "faculty": _share(0.02),
+    "staff": _share(0.06),
+    "affiliate": _share(0.05),
+}
+_ALSO_EMPLOYEE = {
+    "student": _share(0.12),
+    "faculty": _share(0.95),
+    "staff": _share(0.97),
+    "affiliate": _share(0.5),
+}
 _ACTIVE_SHARE = _share(0.92)
 
 

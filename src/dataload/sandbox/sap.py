@@ -53,8 +53,13 @@ def _stream(config: SandboxConfig, day: int) -> Iterator[bytes]:
         roles = population.roles(i)
         if not roles.employee:
             continue
-        chunk.append({"BUID": population.buid(i), "PERNR": population.emplid(i),
-                      "EMP_STATUS": roles.emp_status or ""})  # fmt: skip
+        chunk.append(
+            {
+                "BUID": population.buid(i),
+                "PERNR": population.emplid(i),
+                "EMP_STATUS": roles.emp_status or "",
+            }
+        )
         if len(chunk) == _CHUNK:
             yield (b"" if first else b",") + orjson.dumps(chunk)[1:-1]
             chunk, first = [], False

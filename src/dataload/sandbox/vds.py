@@ -86,10 +86,12 @@ async def _search(config: SandboxConfig, request: Request) -> Response:
         total = _count(population, day, attribute, value)
         found, next_start = _scan(population, day, attribute, value, start, page_size)
         resources = [
-            {"dn": f"uid={population.buid(i)},{config.vds_base_dn}",
-             "attributes": _attributes(population, i, wanted)}
+            {
+                "dn": f"uid={population.buid(i)},{config.vds_base_dn}",
+                "attributes": _attributes(population, i, wanted),
+            }
             for i in found
-        ]  # fmt: skip
+        ]
         next_cookie = _cookie(text, day, next_start) if next_start is not None else None
         return _page(resources, total, next_cookie, paged=bool(cookie))
 
