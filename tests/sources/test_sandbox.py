@@ -13,6 +13,7 @@ import pytest
 from dataload.sandbox.app import Faults
 from dataload.sandbox.server import SandboxHandle
 from dataload.sandbox.truth import course_truth, person_truth, term_truth
+from dataload.settings import Settings
 from dataload.sources import (
     PeopleSoft,
     RetryPolicy,
@@ -179,7 +180,16 @@ async def test_a_login_page_instead_of_json_is_an_auth_error(sandbox, sandbox_se
     assert endpoint_requests(sandbox, "peoplesoft.BU_PARM_0216_QRY") == 1
 
 
-async def test_ten_percent_transient_faults_are_survived_through_retries(sandbox, sandbox_settings):
+async def test_ten_percent_transient_faults_are_survived_through_retries(sandbox, caplog):
+    caplog.set_level(logging.DEBUG, logger="dataload.sources")
+    secrets = {
+        "peoplesoft_password": "ps-Secret-1",
+        "snaplogic_person_key": "snap-Secret-2",
+        "sap_key": "sap-Secret-3",
+        "vds_password": "vds-Secret-4",
+    }
+    sandbox.config.credentials = dataclasses.replace(sandbox.config.credentials, **secrets)
+    sandbox_settings = Settings(_env_file=None, **sandbox.env())
     truth = person_truth(sandbox.config)
     people = truth.students[:150]
     sandbox.config.hang_s = 2.0
@@ -203,6 +213,8 @@ async def test_ten_percent_transient_faults_are_survived_through_retries(sandbox
     assert (active, faculty) == (truth.employees_active, truth.faculty)
     assert ps_stats.retries > 0
     assert sandbox.stats.snapshot()["faults"] > 0
+    assert "retrying in" in caplog.text
+    assert not any(secret in caplog.text for secret in secrets.values())
 
 
 async def test_persistent_server_errors_fail_clearly_after_bounded_retries(
@@ -252,3 +264,11 @@ async def test_a_client_never_has_more_calls_in_flight_than_its_connections(
     stats = sandbox.stats.snapshot()["endpoints"]["peoplesoft.BU_TERM_STD_FULL_TERM"]
     assert stats["requests"] == 60
     assert stats["max_in_flight"] == 3
+
+
+async def test_snaplogic_accepts_the_key_as_a_bearer_token(sandbox, sandbox_settings):
+    term = term_truth(sandbox.config)["active_ugrd_terms"][0]
+    async with SnapLogicCourses.from_settings(
+        sandbox_settings, auth_scheme="bearer", retry=RETRY
+    ) as api:
+        assert await api.courses(term)
