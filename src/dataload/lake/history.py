@@ -1,7 +1,9 @@
 """A record's history: its versions from raw, and what changed between consecutive ones.
 
 The diff follows the lake's notion of equality: objects are compared key by key, arrays as
-multisets (an element that moved is not a change; one that appeared or went is).
+multisets (an element that moved is not a change; one that appeared or went is). An element
+that went and one that came sharing some fields are shown as one element that changed, under
+its position in the newer version.
 """
 
 from __future__ import annotations
@@ -68,11 +70,41 @@ def diff(old: Any, new: Any, path: str = "") -> Iterator[str]:
             else:
                 yield from diff(old[key], new[key], where)
     elif isinstance(old, list) and isinstance(new, list):
-        before = Counter(canonical_json(e) for e in old)
-        after = Counter(canonical_json(e) for e in new)
-        for element in sorted((before - after).elements()):
-            yield f"- {path}[]: {_show(orjson.loads(element))}"
-        for element in sorted((after - before).elements()):
-            yield f"+ {path}[]: {_show(orjson.loads(element))}"
+        yield from _diff_arrays(old, new, path)
     elif canonical_json(old) != canonical_json(new):
         yield f"~ {path or '/'}: {_show(old)} -> {_show(new)}"
+
+
+def _likeness(a: Any, b: Any) -> int:
+    """How many top-level fields two objects share with equal values."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return 0
+    return sum(1 for k in a.keys() & b.keys() if canonical_json(a[k]) == canonical_json(b[k]))
+
+
+def _diff_arrays(old: list[Any], new: list[Any], path: str) -> Iterator[str]:
+    # Elements present on both sides (as a multiset) did not change, wherever they moved.
+    unmatched_new = Counter(canonical_json(e) for e in new)
+    gone = []
+    for element in old:
+        text = canonical_json(element)
+        if unmatched_new[text]:
+            unmatched_new[text] -= 1
+        else:
+            gone.append(element)
+    came = []
+    for element in new:
+        text = canonical_json(element)
+        if unmatched_new[text]:
+            unmatched_new[text] -= 1
+            came.append(element)
+    # An element that went and one that came sharing fields is one element that changed.
+    for before in gone:
+        best = max(came, key=lambda after: _likeness(before, after), default=None)
+        if best is not None and _likeness(before, best) > 0:
+            came.remove(best)
+            yield from diff(before, best, f"{path}[{new.index(best)}]")
+        else:
+            yield f"- {path}[]: {_show(before)}"
+    for after in came:
+        yield f"+ {path}[]: {_show(after)}"

@@ -1,0 +1,101 @@
+"""Complete snapshots delete what they no longer hold; partial loads never delete."""
+
+from __future__ import annotations
+
+from dataload.lake import Lake
+
+from .people import person
+
+
+async def load_run(lake: Lake, records, *, complete: bool):
+    run = await lake.start_run("person")
+    await run.load(records)
+    return await run.finish(complete=complete)
+
+
+async def state(conn, buid: str):
+    return await conn.fetchrow(
+        "SELECT deleted_at IS NOT NULL AS deleted, person_data IS NOT NULL AS kept"
+        " FROM person_xform.current_person_data WHERE bu_uid = $1",
+        buid,
+    )
+
+
+async def curated_rows(conn, buid: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM person_curated.person_data_by_service WHERE bu_uid = $1", buid
+    )
+
+
+async def test_a_complete_snapshot_marks_absent_keys_deleted_in_every_layer(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2), person(3)], complete=True)
+
+    summary = await load_run(lake, [person(1), person(3)], complete=True)
+
+    assert (summary.status, summary.deleted, summary.unchanged) == ("complete", 1, 2)
+    assert dict(await state(conn, "U00000002")) == {"deleted": True, "kept": True}
+    assert await curated_rows(conn, "U00000002") == 0
+    assert await curated_rows(conn, "U00000001") > 0
+    last = await conn.fetchrow(
+        "SELECT deleted, person_data, run_id FROM person_raw.person_data"
+        " WHERE bu_uid = 'U00000002' ORDER BY raw_id DESC LIMIT 1"
+    )
+    assert (last["deleted"], last["person_data"], last["run_id"]) == (True, None, summary.run_id)
+    assert await lake.current_count("person") == 2
+
+
+async def test_a_partial_load_never_deletes(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2)], complete=True)
+
+    summary = await load_run(lake, [person(1)], complete=False)
+
+    assert (summary.status, summary.deleted) == ("partial", 0)
+    assert dict(await state(conn, "U00000002"))["deleted"] is False
+
+
+async def test_a_failed_run_never_deletes_and_keeps_what_it_loaded(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2)], complete=True)
+    run = await lake.start_run("person")
+    await run.load([person(3)])
+
+    summary = await run.fail("SnapLogic timed out")
+
+    assert (summary.status, summary.error, summary.deleted) == ("failed", "SnapLogic timed out", 0)
+    assert await lake.current_count("person") == 3
+    assert await conn.fetchval("SELECT count(*) FROM lake.person_seen") == 0
+
+
+async def test_a_deleted_key_that_comes_back_is_live_again_with_a_new_version(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2)], complete=True)
+    await load_run(lake, [person(1)], complete=True)
+
+    summary = await load_run(lake, [person(1), person(2)], complete=True)
+
+    assert (summary.inserted, summary.unchanged, summary.deleted) == (1, 1, 0)
+    assert dict(await state(conn, "U00000002"))["deleted"] is False
+    assert await curated_rows(conn, "U00000002") > 0
+    versions = await conn.fetch(
+        "SELECT deleted FROM person_raw.person_data WHERE bu_uid = 'U00000002' ORDER BY raw_id"
+    )
+    assert [v["deleted"] for v in versions] == [False, True, False]
+
+
+async def test_a_record_rejected_for_its_content_is_not_deleted_by_a_snapshot(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2)], complete=True)
+    broken = {**person(2), "note": "NUL \x00"}
+
+    summary = await load_run(lake, [person(1), broken], complete=True)
+
+    assert (summary.rejected, summary.deleted) == (1, 0)
+    assert dict(await state(conn, "U00000002"))["deleted"] is False
+
+
+async def test_deletions_only_touch_the_run_domain(lake: Lake, conn):
+    term = {"ACAD_CAREER": "UGRD", "STRM": "2268", "DESCR": "Fall 2026"}
+    run = await lake.start_run("term")
+    await run.load([term])
+    await run.finish(complete=True)
+
+    await load_run(lake, [person(1)], complete=True)
+
+    assert await lake.current_count("term") == 1
