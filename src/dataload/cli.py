@@ -288,8 +288,12 @@ def sandbox(
         None, help="Per-endpoint fault, ENDPOINT:KIND=RATE (repeatable), e.g. sap:http_5xx=1."
     ),
     concurrency_limit: int = typer.Option(10, help="Concurrent calls per SnapLogic task."),
+    retry_after_s: int = typer.Option(1, help="Retry-After of the 429 beyond the limit."),
+    hang_s: float = typer.Option(600.0, help="How long a hung request hangs (then 504)."),
     empty_object_rate: float = typer.Option(0.01, help="Rate of {} in person results."),
     vds_page_size: int = typer.Option(200, help="Entries per VDS page."),
+    alias_rate: float = typer.Option(0.2, help="Share of PeopleSoft rows with A. fields."),
+    cs_env: str = typer.Option("test", help="The csEnv SnapLogic accepts (CS_ENV)."),
     courses_per_term: int = typer.Option(120, help="Courses in a regular term."),
     ps_user: str = typer.Option("sandbox", help="PeopleSoft user accepted."),
     ps_password: str = typer.Option("sandbox", help="PeopleSoft password accepted."),
@@ -321,6 +325,10 @@ def sandbox(
                 unauthorized_rate=unauthorized_rate,
             ),
             snaplogic_concurrency_limit=concurrency_limit,
+            retry_after_s=retry_after_s,
+            hang_s=hang_s,
+            alias_rate=alias_rate,
+            cs_env=cs_env,
             empty_object_rate=empty_object_rate,
             vds_page_size=vds_page_size,
             credentials=Credentials(

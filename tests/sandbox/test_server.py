@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -66,3 +68,42 @@ def test_cli_refuses_an_unknown_fault_with_one_line():
     result = CliRunner().invoke(cli, ["sandbox", "--latency-ms", "soon"])
     assert result.exit_code == 1
     assert "latency" in result.output
+
+
+def test_cli_serves_the_configured_sandbox_until_terminated():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "dataload.cli",
+        "sandbox",
+        "--port",
+        str(port),
+        "--people",
+        "150",
+        "--day",
+        "3",
+        "--fault",
+        "sap:http_5xx=1",
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                shown = httpx.get(base + "/_sandbox/config").json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.1)
+        assert (shown["people"], shown["day"]) == (150, 3)
+        assert shown["endpoint_faults"]["sap"]["http_5xx_rate"] == 1.0
+        assert httpx.post(base + "/sap").status_code >= 500
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=10)
+    assert f"SAP_URL={base}/sap" in output
+    assert "sandbox-sap-key" not in output
