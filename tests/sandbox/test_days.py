@@ -129,7 +129,11 @@ async def test_terms_a_year_ahead_appear_as_days_pass(client, config):
     config.day = appeared
     later = {(r["ACAD_CAREER"], r["STRM"]) for r in ps_rows(await ps_query(client, "BU_TERM_QRY"))}
     assert first < later
-    assert sorted(map(list, later - first)) == sorted(term_truth(config)["arrived"])
+    truth = term_truth(config)
+    assert sorted(map(list, later - first)) == sorted(truth["arrived"])
+    # Rows after an inserted term keep their content but move down: renumbered, not changed.
+    assert truth["renumbered"]
+    assert not set(map(tuple, truth["renumbered"])) & set(map(tuple, truth["changed"]))
 
 
 async def test_course_truth_agrees_with_the_courses_served_on_consecutive_days():

@@ -109,7 +109,8 @@ def _semesters_moved(university: University, i: int, day: int, moved: set[str]) 
 
 def term_truth(config: SandboxConfig, day: int | None = None) -> dict[str, object]:
     """BU_TERM_QRY rows (without aliases), current term per career, active UGRD terms, and
-    the (career, STRM) keys added or changed since the day before (row numbers ignored)."""
+    the (career, STRM) keys since the day before: `arrived`, `changed` (fields other than the
+    row number), `renumbered` (only `attr:rownumber` moved, because a term was inserted before)."""
     day = config.day if day is None else day
     university = university_for(config)
     rows = university.term_rows(day)
@@ -121,15 +122,18 @@ def term_truth(config: SandboxConfig, day: int | None = None) -> dict[str, objec
         "active_ugrd_terms": university.active_ugrd_terms(day),
         "arrived": [],
         "changed": [],
+        "renumbered": [],
     }
     if day > 1:
-        before = {_term_key(r): _without_number(r) for r in university.term_rows(day - 1)}
+        before = {_term_key(r): r for r in university.term_rows(day - 1)}
         for row in rows:
-            key = _term_key(row)
-            if key not in before:
+            key, old = _term_key(row), before.get(_term_key(row))
+            if old is None:
                 result["arrived"].append(list(key))  # type: ignore[union-attr]
-            elif before[key] != _without_number(row):
+            elif _without_number(old) != _without_number(row):
                 result["changed"].append(list(key))  # type: ignore[union-attr]
+            elif old != row:
+                result["renumbered"].append(list(key))  # type: ignore[union-attr]
     return result
 
 
