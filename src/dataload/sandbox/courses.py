@@ -10,9 +10,9 @@ and stay the same from term to term.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import date, timedelta
 
+from dataload.sandbox.arrivals import Arrivals
 from dataload.sandbox.calendar import CAREERS, Term
 from dataload.sandbox.config import DayRates
 from dataload.sandbox.pools import Pools
@@ -30,12 +30,6 @@ _BUILDINGS = ("CAS", "PHO", "CDS", "EMB", "HAR", "SAR", "COM", "LAW", "STO", "KC
 _LEVEL_WORDS = ("Introduction to", "Topics in", "Advanced", "Seminar in", "Foundations of")
 
 CourseKey = tuple[str, str, int, str]  # (academicCareer, termCode, courseId, sessionCode)
-
-
-@dataclass(frozen=True, slots=True)
-class _Offering:
-    term: Term
-    j: int  # the course's index within its term
 
 
 class CourseCatalog:
@@ -61,23 +55,17 @@ class CourseCatalog:
         """Events stop once the term has ended."""
         return min(day, (term.end - self.first_day).days + 1)
 
-    def _arrived_by(self, term: Term, day: int) -> int:
-        per_day = self.base_count(term) * self.rates.course_arrival
-        return math.floor((day - 1) * per_day) if day > 1 else 0
+    def _arrivals(self, term: Term) -> Arrivals:
+        return Arrivals(self.base_count(term) * self.rates.course_arrival)
 
     def universe(self, term: Term, day: int) -> int:
         day = self._last_active_day(term, day)
-        total = self.base_count(term) + self._arrived_by(term, day)
+        total = self.base_count(term) + self._arrivals(term).by(day)
         return min(total, self._catalog_size(term))
 
     def _arrive_day(self, term: Term, j: int) -> int:
         base = self.base_count(term)
-        if j < base:
-            return 1
-        day = 2
-        while self._arrived_by(term, day) <= j - base:
-            day += 1
-        return day
+        return 1 if j < base else self._arrivals(term).day_of(j - base + 1)
 
     def _key(self, term: Term, j: int) -> tuple[int, ...]:
         return (self.seed, CAREERS.index(term.career), term.index, j)
@@ -135,10 +123,9 @@ class CourseCatalog:
             elif session == "B":
                 begin = begin + (end - begin) / 2 + timedelta(days=1)
             capacity = 10 * (2 + int(o() * 20))
-            first, last = (
-                pools.first_names_female[int(o() * len(pools.first_names_female))],
-                pools.last_names[int(o() * len(pools.last_names))],
-            )
+            firsts = pools.first_names_female if o() < 0.5 else pools.first_names_male
+            first = firsts[int(o() * len(firsts))]
+            last = pools.last_names[int(o() * len(pools.last_names))]
             v2 = {
                 "courseId": course_id,
                 "sessionCode": session,
@@ -171,7 +158,7 @@ class CourseCatalog:
                     }
                 ],
                 "instructors": [{"name": f"{first} {last}", "role": "PI", "printInSchedule": True}],
-                "lastUpdated": (self.first_day - timedelta(days=int(o() * 90))).isoformat(),
+                "lastUpdated": self._date(arrive - int(o() * 90)),
             }
             until = self._last_active_day(term, day)
             key = (*self._key(term, j), n)
@@ -179,9 +166,12 @@ class CourseCatalog:
                 event_days(self.rates.course_change, arrive, until, *key, TAG_CHANGE)
             ):
                 _mutate(v2, mix(*key, TAG_MUTATION, k), pools)
-                v2["lastUpdated"] = (self.first_day + timedelta(days=change_day - 1)).isoformat()
+                v2["lastUpdated"] = self._date(change_day)
             result.append(v2)
         return result
+
+    def _date(self, day: int) -> str:
+        return (self.first_day + timedelta(days=day - 1)).isoformat()
 
     # truth -----------------------------------------------------------------------------------
 

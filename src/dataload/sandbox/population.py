@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
+from dataload.sandbox.arrivals import Arrivals
 from dataload.sandbox.calendar import Calendar, Term
 from dataload.sandbox.config import DayRates
 from dataload.sandbox.rng import mix, mix_from
@@ -29,7 +30,6 @@ __all__ = [
 ACTIVE = "3 - Active"
 _INACTIVE = ("0 - Withdrawn", "1 - Inactive", "2 - Retiree")
 _ID_SPACE = 10**8
-_NEVER = 1 << 62
 _TO_UNIT = 1.0 / (1 << 53)
 
 # Hash tags: one per kind of random fact, so that facts never share a stream.
@@ -109,7 +109,7 @@ class Population:
         self.seed = seed
         self.people = people
         self.calendar = calendar
-        self._per_day = people * rates.person_arrival
+        self._arrivals = Arrivals(people * rates.person_arrival)
         self._log_leave = math.log1p(-rates.person_leave) if 0 < rates.person_leave < 1 else None
         self._log_return = math.log1p(-rates.person_return) if 0 < rates.person_return < 1 else None
         self._presence = mix(seed, TAG_PRESENCE)
@@ -129,25 +129,12 @@ class Population:
 
     # identity -------------------------------------------------------------------------------
 
-    def _arrived_by(self, day: int) -> int:
-        return math.floor((day - 1) * self._per_day) if day > 1 else 0
-
     def universe(self, day: int) -> int:
         """How many indexes exist by `day` (present or not)."""
-        return self.people + self._arrived_by(day)
+        return self.people + self._arrivals.by(day)
 
     def arrive_day(self, i: int) -> int:
-        if i < self.people:
-            return 1
-        if self._per_day <= 0:
-            return _NEVER
-        rank = i - self.people + 1
-        day = 1 + math.ceil(rank / self._per_day)
-        while day > 2 and self._arrived_by(day - 1) >= rank:
-            day -= 1
-        while self._arrived_by(day) < rank:
-            day += 1
-        return day
+        return 1 if i < self.people else self._arrivals.day_of(i - self.people + 1)
 
     def buid(self, i: int) -> str:
         a, b, _ = self._buid
