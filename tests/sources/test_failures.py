@@ -81,7 +81,8 @@ async def test_retry_after_as_an_http_date_is_honoured(scripted: ScriptedServer)
     async with peoplesoft(scripted.base_url) as ps:
         assert await ps.terms() == []
     first, second = scripted.received
-    assert second.at - first.at >= 0.95
+    # Well above the 0.01-0.05 s backoff a missed date would give, with room for a busy machine.
+    assert second.at - first.at >= 0.5
 
 
 async def test_retry_after_beyond_the_cap_is_capped(scripted: ScriptedServer):

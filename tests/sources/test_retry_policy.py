@@ -108,7 +108,7 @@ async def test_retrying_gives_up_rather_than_exceed_the_total_wait_budget():
     with pytest.raises(SourceRateLimited):
         await retrying(send, RetryPolicy(max_attempts=10, base_delay=0.0, max_total_wait=0.7))
     assert calls == 3  # waits 0.3 + 0.3; a third wait would pass 0.7
-    assert loop.time() - started < 0.7
+    assert loop.time() - started < 0.85  # gave up instead of sleeping a third time (0.9 s)
 
 
 async def test_retrying_returns_the_first_success_and_calls_on_retry_for_each_wait():
