@@ -6,6 +6,8 @@ command so that `dataload --help` stays fast.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
 app = typer.Typer(
@@ -284,6 +286,7 @@ def sandbox(
     malformed_rate: float = typer.Option(0.0, help="Rate of truncated JSON bodies."),
     html_login_rate: float = typer.Option(0.0, help="Rate of HTML login pages instead of JSON."),
     unauthorized_rate: float = typer.Option(0.0, help="Rate of 401 whatever the credentials."),
+    error_body_rate: float = typer.Option(0.0, help="Rate of 200 answers with an error body."),
     fault: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom for a repeatable option
         None, help="Per-endpoint fault, ENDPOINT:KIND=RATE (repeatable), e.g. sap:http_5xx=1."
     ),
@@ -323,6 +326,7 @@ def sandbox(
                 malformed_json_rate=malformed_rate,
                 html_login_rate=html_login_rate,
                 unauthorized_rate=unauthorized_rate,
+                error_body_rate=error_body_rate,
             ),
             snaplogic_concurrency_limit=concurrency_limit,
             retry_after_s=retry_after_s,
@@ -351,6 +355,87 @@ def sandbox(
 
 
 # --- run, serve, demo ----------------------------------------------------------------------
+
+
+class FlowName(StrEnum):
+    term = "term"
+    course = "course"
+    person = "person"
+
+
+@app.command("run")
+def run(
+    flow: FlowName = typer.Argument(..., help="The flow to run: term, course or person."),  # noqa: B008
+) -> None:
+    """Run one flow now against the configured systems and database, and print its summary.
+
+    Applies pending migrations first. Uses the Prefect API in PREFECT_API_URL, or a temporary
+    local one when it is unset. Exits non-zero when the flow fails.
+    """
+    import asyncio
+
+    from dataload.flows import FLOWS
+
+    try:
+        report = asyncio.run(FLOWS[flow.value]())
+    except Exception as exc:
+        raise fail(f"the {flow.value} flow failed: {exc}") from None
+    typer.echo(report.headline())
+    for section, counts in (("fetched", report.fetched), ("layers", report.layers)):
+        typer.echo(f"  {section}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    services = ", ".join(f"{k} {v}" for k, v in report.services.items())
+    typer.echo(f"  curated services: {services or 'none'}")
+
+
+@app.command("serve")
+def serve() -> None:
+    """Serve the three daily deployments from this process until Ctrl-C.
+
+    term-raw-daily 01:00, course-raw-daily 02:00, person-raw-daily 03:00 (America/New_York),
+    one run at a time each. Needs a Prefect server: set PREFECT_API_URL (`prefect server start`
+    gives one at http://127.0.0.1:4200/api).
+    """
+    import os
+
+    from dataload.flows.deploy import serve_daily_loads
+
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.secho(
+            "note: PREFECT_API_URL is not set, so the schedules live in a temporary Prefect "
+            "server that ends with this process; start one with `prefect server start` and "
+            "set PREFECT_API_URL=http://127.0.0.1:4200/api to see them in the UI",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    serve_daily_loads()
+
+
+@app.command("demo")
+def demo(
+    people: int = typer.Option(2000, min=10, help="People in the sandbox university."),
+    day: int = typer.Option(1, min=1, help="Day of the university to load (2 shows changes)."),
+    seed: int = typer.Option(42, help="Seed of the sandbox university."),
+    keep: bool = typer.Option(
+        False, "--keep", help="Leave the Prefect server and PostgreSQL running afterwards."
+    ),
+    stop: bool = typer.Option(False, "--stop", help="Stop what `demo --keep` left running."),
+    port: int = typer.Option(4200, help="Port of the Prefect UI (another is chosen if taken)."),
+    database: str = typer.Option("dataload_demo", help="The demo's own database."),
+) -> None:
+    """Run everything on this machine: PostgreSQL, a sandbox university, Prefect, the flows.
+
+    Loads day 1 (or --day N) of a synthetic university through term, course and person,
+    prints what each layer holds and where to look, and stops what it started (unless --keep).
+    """
+    from dataload.demo import DemoOptions, run_demo, stop_demo
+
+    if stop:
+        stop_demo()
+        return
+    options = DemoOptions(
+        people=people, day=day, seed=seed, keep=keep, database=database, port=port
+    )
+    raise typer.Exit(run_demo(options))
 
 
 if __name__ == "__main__":

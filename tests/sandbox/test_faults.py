@@ -95,6 +95,16 @@ async def test_unauthorized_fault_answers_401_despite_right_credentials(client, 
     assert ps_rows(await ps_query(client, "BU_TERM_QRY"))
 
 
+async def test_error_body_fault_is_a_200_carrying_the_systems_error(client, config):
+    config.faults.error_body_rate = 1.0
+    answers = await call_every_endpoint(client)
+    assert {r.status_code for r in answers.values()} == {200}
+    assert answers["peoplesoft.BU_TERM_QRY"].json()["status"] == "fail"
+    assert isinstance(answers["snaplogic.person"].json(), dict)
+    assert "ET_EMP_LIST" not in answers["sap.employees"].json()
+    assert answers["vds.search"].json()["httpStatus"] == 500
+
+
 async def test_wrong_credentials_everywhere_are_refused(client, config):
     config.credentials.peoplesoft_password = "rotated"
     config.credentials.snaplogic_course_key = "rotated"

@@ -93,8 +93,9 @@ class Faults:
     malformed_json_rate: float = 0.0  # 200 with a truncated JSON body
     html_login_rate: float = 0.0  # 200 with an HTML single-sign-on page
     unauthorized_rate: float = 0.0  # 401 whatever the credentials
+    error_body_rate: float = 0.0  # 200 whose JSON body is the system's error (status "fail")
 
-    KINDS = ("http_5xx", "hang", "malformed_json", "html_login", "unauthorized")
+    KINDS = ("http_5xx", "hang", "malformed_json", "html_login", "unauthorized", "error_body")
 
     def draw(self, rng: random.Random) -> str | None:
         """The fault to serve for one request, or None."""

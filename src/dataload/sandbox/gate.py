@@ -1,8 +1,9 @@
 """What production does to a client, applied in front of every simulated endpoint.
 
 Order per request: count it; refuse with 429 beyond the endpoint's concurrency limit; wait the
-configured latency; serve at most one drawn fault (5xx, hang, malformed JSON, HTML login, 401);
-refuse wrong credentials with 401; otherwise answer. Every step is counted in `Stats`.
+configured latency; serve at most one drawn fault (5xx, hang, malformed JSON, HTML login, 401,
+200 with an error body); refuse wrong credentials with 401; otherwise answer. Every step is
+counted in `Stats`.
 """
 
 from __future__ import annotations
@@ -151,4 +152,6 @@ class Gate:
             return system.malformed()
         if fault == "html_login":
             return system.login_page()
+        if fault == "error_body":
+            return system.error_in_success()
         return system.unauthorized()

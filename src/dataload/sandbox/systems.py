@@ -63,6 +63,10 @@ class System:
             return {"error": {"code": str(status), "message": message}}
         return {"httpStatus": status, "message": message}
 
+    def error_in_success(self) -> Response:
+        """HTTP 200 carrying an error body, as gateways do when the backend fails."""
+        return json_response(self._error_body(500, f"{self.name} backend error"), 200)
+
     def unauthorized(self) -> Response:
         headers = {"WWW-Authenticate": self.challenge} if self.challenge else None
         return self.error(401, "Authentication failed: invalid credentials", headers)
