@@ -16,12 +16,11 @@ from dataload.sandbox.arrivals import Arrivals
 from dataload.sandbox.calendar import CAREERS, Term
 from dataload.sandbox.config import DayRates
 from dataload.sandbox.pools import Pools
-from dataload.sandbox.rng import event_days, happens_on, mix, rng_for
+from dataload.sandbox.rng import Tag, event_days, happens_on, mix, rng_for
 from dataload.sandbox.vocabulary import DEPARTMENTS
 
 __all__ = ["CourseCatalog", "CourseKey"]
 
-TAG_COURSE_ID, TAG_CATALOG, TAG_OFFERING, TAG_CHANGE, TAG_CANCEL, TAG_MUTATION = range(40, 46)
 _SHARE = {"UGRD": 0.6, "GRAD": 0.3, "LAW": 0.1}
 _COMPONENTS = ("LEC", "LEC", "LEC", "SEM", "LAB", "DIS")
 _DAYS = ("MWF", "TR", "MW", "TR", "F", "M", "W")
@@ -73,7 +72,7 @@ class CourseCatalog:
     def _cancel_day(self, term: Term, j: int, arrive: int, day: int) -> int | None:
         until = self._last_active_day(term, day)
         rate = self.rates.course_cancel
-        return next(event_days(rate, arrive, until, *self._key(term, j), TAG_CANCEL), None)
+        return next(event_days(rate, arrive, until, *self._key(term, j), Tag.COURSE_CANCEL), None)
 
     def offered(self, term: Term, day: int) -> list[int]:
         """Indexes of the term's courses that exist on `day`."""
@@ -88,16 +87,16 @@ class CourseCatalog:
 
     def course_id(self, term: Term, j: int) -> int:
         size = self._catalog_size(term)
-        a = mix(self.seed, TAG_COURSE_ID, CAREERS.index(term.career)) % size
+        a = mix(self.seed, Tag.COURSE_ID, CAREERS.index(term.career)) % size
         while math.gcd(a, size) != 1:
             a += 1
-        entry = (a * j + mix(self.seed, TAG_COURSE_ID, term.index) % size) % size
+        entry = (a * j + mix(self.seed, Tag.COURSE_ID, term.index) % size) % size
         return 100000 + 250000 * CAREERS.index(term.career) + entry
 
     def rows(self, term: Term, j: int, day: int) -> list[dict]:
         """The `v2` objects of course `j` of `term` on `day`: one per session."""
         course_id = self.course_id(term, j)
-        catalog = rng_for(self.seed, TAG_CATALOG, course_id)
+        catalog = rng_for(self.seed, Tag.CATALOG, course_id)
         c = catalog.random
         pools = self.pools
         department = DEPARTMENTS[int(c() * len(DEPARTMENTS))]
@@ -107,7 +106,7 @@ class CourseCatalog:
         title = f"{_LEVEL_WORDS[int(c() * len(_LEVEL_WORDS))]} {topic}"
         component = _COMPONENTS[int(c() * len(_COMPONENTS))]
         units = 4 if component != "LAB" else 1
-        offering = rng_for(*self._key(term, j), TAG_OFFERING)
+        offering = rng_for(*self._key(term, j), Tag.OFFERING)
         o = offering.random
         sessions = ["1"]
         if not term.is_summer and o() < 0.15:
@@ -163,9 +162,9 @@ class CourseCatalog:
             until = self._last_active_day(term, day)
             key = (*self._key(term, j), n)
             for k, change_day in enumerate(
-                event_days(self.rates.course_change, arrive, until, *key, TAG_CHANGE)
+                event_days(self.rates.course_change, arrive, until, *key, Tag.COURSE_CHANGE)
             ):
-                _mutate(v2, mix(*key, TAG_MUTATION, k), pools)
+                _mutate(v2, mix(*key, Tag.COURSE_MUTATION, k), pools)
                 v2["lastUpdated"] = self._date(change_day)
             result.append(v2)
         return result
@@ -198,7 +197,7 @@ class CourseCatalog:
                 continue
             if day == self._last_active_day(term, day):
                 for n, key in enumerate(keys):
-                    walk = (*self._key(term, j), n, TAG_CHANGE)
+                    walk = (*self._key(term, j), n, Tag.COURSE_CHANGE)
                     if happens_on(day, self.rates.course_change, arrive, *walk):
                         changed.append(key)
         return {"courses": live, "changed": changed, "arrived": arrived, "left": left}

@@ -17,14 +17,13 @@ from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
 from dataload.sandbox.gate import Gate
-from dataload.sandbox.rng import unit
+from dataload.sandbox.rng import Tag, unit
 from dataload.sandbox.systems import PEOPLESOFT, basic_credentials, json_response, matches
 from dataload.sandbox.university import university_for
 
 __all__ = ["QUERY_PATH", "routes"]
 
 QUERY_PATH = "/PSIGW/RESTListeningConnector/PSFT_CS/ExecuteQuery.v1/PUBLIC/{query}/JSON/NONFILE"
-TAG_ALIAS = 60
 _PROMPTS = {"BU_TERM_QRY": (), "BU_PARM_0216_QRY": (), "BU_TERM_STD_FULL_TERM": ("BUID",)}
 _CHUNK = 2000
 
@@ -98,7 +97,7 @@ def _aliased(rows: list[dict], seed: int, query: str, rate: float) -> list[dict]
     salt = zlib.crc32(query.encode())
     return [
         {(k if k == "attr:rownumber" else f"A.{k}"): v for k, v in row.items()}
-        if unit(seed, TAG_ALIAS, salt, int(row["attr:rownumber"])) < rate
+        if unit(seed, Tag.ALIAS, salt, int(row["attr:rownumber"])) < rate
         else row
         for row in rows
     ]

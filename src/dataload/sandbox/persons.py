@@ -21,13 +21,12 @@ from datetime import date, timedelta
 from dataload.sandbox.calendar import Term
 from dataload.sandbox.pools import Pools
 from dataload.sandbox.population import Population, Roles, StudentCareer
-from dataload.sandbox.rng import event_days, happens_on, mix, rng_for
+from dataload.sandbox.rng import Tag, event_days, happens_on, mix, rng_for
 from dataload.sandbox.vocabulary import DEPARTMENTS, iso_date
 
 __all__ = ["ALL_OBJECTS", "PersonEvents", "PersonFactory"]
 
 ALL_OBJECTS = frozenset({"student", "affiliate", "faculty", "employee"})
-TAG_DOC, TAG_CHANGE, TAG_SHUFFLE, TAG_MUTATION = range(20, 24)
 
 _GENDERS = ("F", "M", "X")
 _PRONOUNS = {"F": ("she/her", "they/them"), "M": ("he/him", "they/them"), "X": ("they/them",)}
@@ -90,19 +89,21 @@ class PersonFactory:
     def events(self, i: int, day: int) -> PersonEvents:
         arrive = self.population.arrive_day(i)
         key = (self.seed, i)
-        changes = list(event_days(self.change_rate, arrive, day, *key, TAG_CHANGE))
-        shuffles = sum(1 for _ in event_days(self.shuffle_rate, arrive, day, *key, TAG_SHUFFLE))
+        changes = list(event_days(self.change_rate, arrive, day, *key, Tag.PERSON_CHANGE))
+        shuffles = sum(
+            1 for _ in event_days(self.shuffle_rate, arrive, day, *key, Tag.PERSON_SHUFFLE)
+        )
         return PersonEvents(arrive, changes, shuffles)
 
     def changed_on(self, i: int, day: int) -> bool:
         """Whether a change event rewrote a field of person `i` on `day`."""
         arrive = self.population.arrive_day(i)
-        return happens_on(day, self.change_rate, arrive, self.seed, i, TAG_CHANGE)
+        return happens_on(day, self.change_rate, arrive, self.seed, i, Tag.PERSON_CHANGE)
 
     def shuffled_on(self, i: int, day: int) -> bool:
         """Whether person `i`'s arrays turned by one more place on `day`."""
         arrive = self.population.arrive_day(i)
-        return happens_on(day, self.shuffle_rate, arrive, self.seed, i, TAG_SHUFFLE)
+        return happens_on(day, self.shuffle_rate, arrive, self.seed, i, Tag.PERSON_SHUFFLE)
 
     def uid_car_term(self, i: int, day: int) -> list[dict[str, object]]:
         """BU_TERM_STD_FULL_TERM rows for person `i` (none unless a present student)."""
@@ -133,7 +134,7 @@ class PersonFactory:
         """
         population, pools = self.population, self.pools
         roles = population.roles(i)
-        rng = rng_for(self.seed, TAG_DOC, i)
+        rng = rng_for(self.seed, Tag.DOCUMENT, i)
         r = rng.random
         buid = population.buid(i)
         gender = _GENDERS[int(r() * 3)]
@@ -236,7 +237,7 @@ class PersonFactory:
             terms = population.student_terms(i, careers, self.date_of(day))
             document["studentInfo"] = _student_info(r, pools, careers, terms, population, i)
         for k, change_day in enumerate(events.changes):
-            _mutate(document, mix(self.seed, TAG_MUTATION, i, k), pools)
+            _mutate(document, mix(self.seed, Tag.PERSON_MUTATION, i, k), pools)
             last_modified = self.date_of(change_day).isoformat()
         document["meta"] = {
             "source": "SnapLogic person",

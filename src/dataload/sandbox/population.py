@@ -18,7 +18,7 @@ from functools import cache
 from dataload.sandbox.arrivals import Arrivals
 from dataload.sandbox.calendar import Calendar, Term
 from dataload.sandbox.config import DayRates
-from dataload.sandbox.rng import mix, mix_from
+from dataload.sandbox.rng import Tag, mix, mix_from
 
 __all__ = [
     "ACTIVE",
@@ -32,8 +32,6 @@ _INACTIVE = ("0 - Withdrawn", "1 - Inactive", "2 - Retiree")
 _ID_SPACE = 10**8
 _TO_UNIT = 1.0 / (1 << 53)
 
-# Hash tags: one per kind of random fact, so that facts never share a stream.
-TAG_BUID, TAG_EMPLID, TAG_PRESENCE, TAG_ROLE, TAG_CAREER, TAG_SUMMER = range(1, 7)
 
 _PROGRAM_TERMS = {"UGRD": 8, "GRAD": 4, "LAW": 6}  # regular (Spring, Fall) terms
 PROGRAMS = {
@@ -112,12 +110,12 @@ class Population:
         self._arrivals = Arrivals(people * rates.person_arrival)
         self._log_leave = math.log1p(-rates.person_leave) if 0 < rates.person_leave < 1 else None
         self._log_return = math.log1p(-rates.person_return) if 0 < rates.person_return < 1 else None
-        self._presence = mix(seed, TAG_PRESENCE)
-        self._role = mix(seed, TAG_ROLE)
-        self._career = mix(seed, TAG_CAREER)
-        self._summer = mix(seed, TAG_SUMMER)
-        self._buid = _affine(seed, TAG_BUID)
-        self._emplid = _affine(seed, TAG_EMPLID)
+        self._presence = mix(seed, Tag.PRESENCE)
+        self._role = mix(seed, Tag.ROLE)
+        self._career = mix(seed, Tag.CAREER)
+        self._summer = mix(seed, Tag.SUMMER)
+        self._buid = _affine(seed, Tag.BUID)
+        self._emplid = _affine(seed, Tag.EMPLID)
         self._regular = {
             career: [i for i, t in enumerate(calendar.terms(career)) if not t.is_summer]
             for career in _PROGRAM_TERMS

@@ -9,8 +9,33 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from enum import IntEnum
 
-__all__ = ["event_days", "happens_on", "mix", "mix_from", "rng_for", "unit"]
+__all__ = ["Tag", "event_days", "happens_on", "mix", "mix_from", "rng_for", "unit"]
+
+
+class Tag(IntEnum):
+    """One per kind of random fact, so that no two kinds of fact share a stream."""
+
+    BUID = 1
+    EMPLID = 2
+    PRESENCE = 3
+    ROLE = 4
+    CAREER = 5
+    SUMMER = 6
+    DOCUMENT = 20
+    PERSON_CHANGE = 21
+    PERSON_SHUFFLE = 22
+    PERSON_MUTATION = 23
+    COURSE_ID = 40
+    CATALOG = 41
+    OFFERING = 42
+    COURSE_CHANGE = 43
+    COURSE_CANCEL = 44
+    COURSE_MUTATION = 45
+    ALIAS = 60
+    EMPTY_OBJECT = 70
+
 
 _MASK = (1 << 64) - 1
 _TO_UNIT = 1.0 / (1 << 53)

@@ -19,13 +19,11 @@ from starlette.routing import Route
 from dataload.sandbox.config import SandboxConfig
 from dataload.sandbox.gate import Gate
 from dataload.sandbox.persons import ALL_OBJECTS
-from dataload.sandbox.rng import unit
+from dataload.sandbox.rng import Tag, unit
 from dataload.sandbox.systems import SNAPLOGIC, matches
 from dataload.sandbox.university import university_for
 
 __all__ = ["routes"]
-
-TAG_EMPTY = 70
 
 
 class _Builders:
@@ -165,7 +163,7 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
             if i is None or not population.present(i, day):
                 continue
             parts.append(orjson.dumps(persons.document(i, day, objects)))
-            if unit(config.seed, TAG_EMPTY, day, i) < config.empty_object_rate:
+            if unit(config.seed, Tag.EMPTY_OBJECT, day, i) < config.empty_object_rate:
                 parts.append(b"{}")
         return b"[" + b",".join(parts) + b"]"
 
