@@ -1,6 +1,7 @@
 """Benchmark of the lake's write path against the physical limit and the per-row trigger design.
 
     uv run python benchmarks/lake_load.py [--people 5000] [--per-row-people 100] [--batch 1000]
+                                          [--concurrency 2]
 
 Runs against the server POSTGRES_* names (or the embedded one), in a database of its own that
 it drops at the end. Records are deterministic person documents of about 5 KB, nested like
@@ -288,11 +289,17 @@ async def timed(action: Callable[[], Awaitable[Any]]) -> float:
     return time.perf_counter() - started
 
 
-async def plain_copy(pool: asyncpg.Pool, docs: list[dict[str, Any]], batch: int) -> None:
-    async with pool.acquire() as conn:
-        for start in range(0, len(docs), batch):
-            rows = [(orjson.dumps(d).decode(),) for d in docs[start : start + batch]]
+async def plain_copy(
+    pool: asyncpg.Pool, docs: list[dict[str, Any]], batch: int, concurrency: int
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def copy_batch(part: list[dict[str, Any]]) -> None:
+        async with gate, pool.acquire() as conn:
+            rows = [(orjson.dumps(d).decode(),) for d in part]
             await conn.copy_records_to_table("bench_plain", records=rows, columns=["doc"])
+
+    await asyncio.gather(*(copy_batch(docs[i : i + batch]) for i in range(0, len(docs), batch)))
 
 
 async def per_row(pool: asyncpg.Pool, docs: list[dict[str, Any]]) -> None:
@@ -326,7 +333,13 @@ async def main(args: argparse.Namespace) -> None:
             await migrate(conn)
             services = read_services()
             await sync_services(conn, services)
+            # The same column compression as the lake's payload columns (lz4 when available).
             await conn.execute("CREATE TABLE bench_plain (doc jsonb)")
+            await conn.execute("SELECT lake.prefer_lz4('bench_plain', 'doc')")
+            compression = await conn.fetchval(
+                "SELECT attcompression FROM pg_attribute"
+                " WHERE attrelid = 'bench_plain'::regclass AND attname = 'doc'"
+            )
             await conn.execute(PER_ROW_SQL)
             for service, paths in services["person"].items():
                 await conn.execute("INSERT INTO perrow.filters VALUES ($1, $2)", service, paths)
@@ -339,7 +352,7 @@ async def main(args: argparse.Namespace) -> None:
         n = len(docs)
 
         rows: list[tuple[str, int, float]] = []
-        copy_s = await timed(lambda: plain_copy(pool, docs, args.batch))
+        copy_s = await timed(lambda: plain_copy(pool, docs, args.batch, args.concurrency))
         rows.append(("plain COPY into a bare jsonb table", n, copy_s))
         small = docs[: args.per_row_people]
         per_row_s = await timed(lambda: per_row(pool, small))
@@ -365,7 +378,8 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"PostgreSQL {server}; {n} person records of {size / 1024:.1f} KB on average; "
         f"{len(services['person'])} person services + full; batches of {args.batch}, "
-        f"{args.concurrency} at a time"
+        f"{args.concurrency} at a time; payload compression "
+        f"{'lz4' if compression == 'l' else 'pglz'}"
     )
     print(
         f"{'workload':40} {'records':>8} {'seconds':>8} {'records/s':>10} "
@@ -385,5 +399,5 @@ if __name__ == "__main__":
     parser.add_argument("--people", type=int, default=5000)
     parser.add_argument("--per-row-people", type=int, default=100)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=2, help="batches in flight at once")
     asyncio.run(main(parser.parse_args()))

@@ -36,12 +36,16 @@ class NotCanonicalisable(ValueError):
 
 
 def _number(value: float) -> orjson.Fragment:
-    if not math.isfinite(value):
-        # JSON has no NaN or infinity; orjson, which writes the payload, writes null for them.
-        return orjson.Fragment(b"null")
     # repr() is the shortest text that reads back as the same float, which is also what orjson
-    # sends to PostgreSQL; Decimal keeps exactly those digits.
-    text = format(Decimal(repr(value)).normalize(), "f")
+    # sends to PostgreSQL. Without an exponent it only needs ".0" dropped (3.0 -> 3).
+    text = repr(value)
+    if "e" in text or "n" in text:  # 1e-07, 1e+20, nan, inf
+        if not math.isfinite(value):
+            # JSON has no NaN or infinity; orjson, which writes the payload, writes null.
+            return orjson.Fragment(b"null")
+        text = format(Decimal(text).normalize(), "f")
+    elif text.endswith(".0"):
+        text = text[:-2]
     return orjson.Fragment("0" if text == "-0" else text)
 
 
@@ -52,7 +56,13 @@ _REWRITTEN = frozenset({dict, list, tuple, float})
 def _canonical(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {k: _canonical(v) if type(v) in _REWRITTEN else v for k, v in value.items()}
+        rewritten = None  # a copy only when something inside must change
+        for key, item in value.items():
+            if type(item) in _REWRITTEN:
+                if rewritten is None:
+                    rewritten = value.copy()
+                rewritten[key] = _canonical(item)
+        return value if rewritten is None else rewritten
     if kind is list or kind is tuple:
         elements = sorted(
             [

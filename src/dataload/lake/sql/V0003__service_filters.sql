@@ -3,9 +3,10 @@
 -- walks *through* arrays (it applies to every element; elements that keep nothing are dropped).
 -- Segments may escape '/' as '~1' and '~' as '~0' (JSON Pointer, RFC 6901).
 --
--- Paths are compiled once, when a filter is written, into a tree of [key, subtree] pairs
--- (subtree true = keep the whole value). The filter then only evaluates simple expressions
--- (no queries), which is what makes it cheap enough to run for every record and service.
+-- Paths are compiled once, when a filter is written, into a tree of [key, subtree, "key":]
+-- triples (subtree true = keep the whole value; the third element is the key as JSON text,
+-- ready to write). The filter then only evaluates simple expressions (no queries), which is
+-- what makes it cheap enough to run for every record and service.
 
 -- The segments of a path; raises invalid_parameter_value with a message naming the path.
 CREATE FUNCTION lake.path_segments(service text, path text) RETURNS text[]
@@ -36,12 +37,14 @@ BEGIN
 END
 $$;
 
--- A nested object {key: subtree | true} to the [[key, subtree | true], ...] form the filter reads.
+-- A nested object {key: subtree | true} to the [[key, subtree | true, "key":], ...] form the
+-- filter reads.
 CREATE FUNCTION lake.tree_pairs(tree jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
     RETURN (SELECT jsonb_agg(jsonb_build_array(key, CASE WHEN subtree = 'true' THEN subtree
-                                                         ELSE lake.tree_pairs(subtree) END)
+                                                         ELSE lake.tree_pairs(subtree) END,
+                                               to_jsonb(key)::text || ':')
                              ORDER BY key)
             FROM jsonb_each(tree) AS node(key, subtree));
 END
@@ -78,40 +81,43 @@ BEGIN
 END
 $$;
 
--- The part of `node` that `tree` allows, or NULL when nothing is left. Leaves are kept as they
--- are (even null, {} or []); objects and arrays built on the way are dropped when empty.
+-- The part of `node` that `tree` allows, as JSON text, or NULL when nothing is left. Leaves
+-- are kept as they are (even null, {} or []); objects and arrays built on the way are dropped
+-- when empty. The result is built as text and parsed once at the end: jsonb_build_object and
+-- jsonb_build_array would copy their jsonb arguments token by token at every level.
 -- Callers pass a decompressed `node` (see lake.raw_propagate): every `->` on a compressed
 -- value would decompress the whole record again.
-CREATE FUNCTION lake.filter_node(node jsonb, tree jsonb) RETURNS jsonb
+CREATE FUNCTION lake.filter_node(node jsonb, tree jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    kept jsonb;
-    pair jsonb;
-    part jsonb;
-    i    int;
+    kept  text;
+    step  jsonb;
+    part  jsonb;
+    piece text;
+    i     int;
 BEGIN
     CASE jsonb_typeof(node)
     WHEN 'object' THEN
-        kept := '{}';
         FOR i IN 0 .. jsonb_array_length(tree) - 1 LOOP
-            pair := tree -> i;
-            part := node -> (pair ->> 0);
+            step := tree -> i;
+            part := node -> (step ->> 0);
             CONTINUE WHEN part IS NULL;
-            IF jsonb_typeof(pair -> 1) = 'array' THEN
-                part := lake.filter_node(part, pair -> 1);
-                CONTINUE WHEN part IS NULL;
+            IF jsonb_typeof(step -> 1) = 'array' THEN
+                piece := lake.filter_node(part, step -> 1);
+                CONTINUE WHEN piece IS NULL;
+            ELSE
+                piece := part::text;
             END IF;
-            kept := kept || jsonb_build_object(pair ->> 0, part);
+            kept := coalesce(kept || ',', '{') || (step ->> 2) || piece;
         END LOOP;
-        RETURN nullif(kept, '{}');
+        RETURN kept || '}';
     WHEN 'array' THEN
-        kept := '[]';
         FOR i IN 0 .. jsonb_array_length(node) - 1 LOOP
-            part := lake.filter_node(node -> i, tree);
-            CONTINUE WHEN part IS NULL;
-            kept := kept || jsonb_build_array(part);
+            piece := lake.filter_node(node -> i, tree);
+            CONTINUE WHEN piece IS NULL;
+            kept := coalesce(kept || ',', '[') || piece;
         END LOOP;
-        RETURN nullif(kept, '[]');
+        RETURN kept || ']';
     ELSE
         RETURN NULL;  -- a path that goes on below a scalar finds nothing
     END CASE;
@@ -123,7 +129,7 @@ $$;
 CREATE FUNCTION lake.filter_record(record jsonb, tree jsonb, key_fields text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    kept jsonb := lake.filter_node(record, tree);
+    kept jsonb := lake.filter_node(record, tree)::jsonb;
 BEGIN
     IF kept IS NULL OR NOT jsonb_path_exists(kept - key_fields,
             'lax $.** ? (@.type() == "string" || @.type() == "number" || @.type() == "boolean")')

@@ -188,6 +188,17 @@ BEGIN
 END
 $$;
 
+-- Store a payload column with lz4 when the server was built with it: it compresses several
+-- times faster than the default pglz, and every record is compressed once per layer.
+CREATE FUNCTION lake.prefer_lz4(table_name text, column_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION lz4', table_name, column_name);
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL;  -- built without lz4: pglz it is
+END
+$$;
+
 -- Create a domain's schemas, tables, triggers and history view.
 CREATE FUNCTION lake.install_domain(
     domain_name text, key_columns text[], key_types text[], key_fields text[],
@@ -220,6 +231,7 @@ BEGIN
                 CASE WHEN deleted THEN %2$I IS NULL ELSE jsonb_typeof(%2$I) = 'object' END))
         $sql$, d, data, key_def);
     EXECUTE format('CREATE INDEX ON %I.%I (%s, raw_id)', d || '_raw', data, k);
+    PERFORM lake.prefer_lz4(format('%I.%I', d || '_raw', data), data);
     EXECUTE format($sql$
         COMMENT ON TABLE %1$I_raw.%2$I IS
         'Insert-only history of %1$s records: a row per change (content_hash = md5 of the '
@@ -239,6 +251,7 @@ BEGIN
             deleted_at    timestamptz,
             PRIMARY KEY (%5$s))
         $sql$, d, 'current_' || data, key_def, data, k);
+    PERFORM lake.prefer_lz4(format('%I.%I', d || '_xform', 'current_' || data), data);
     EXECUTE format($sql$
         COMMENT ON TABLE %1$I_xform.%2$I IS
         'Current %1$s records, one per key. deleted_at is set when the key left a complete '
@@ -253,6 +266,7 @@ BEGIN
             modified_date timestamptz NOT NULL,
             PRIMARY KEY (service, %5$s))
         $sql$, d, data || '_by_service', key_def, data, k);
+    PERFORM lake.prefer_lz4(format('%I.%I', d || '_curated', data || '_by_service'), data);
     EXECUTE format($sql$
         CREATE TABLE %1$I_curated.%2$I (
             service       text PRIMARY KEY
