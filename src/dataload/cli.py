@@ -140,23 +140,27 @@ def db_init() -> None:
     """Apply pending schema migrations (idempotent; safe to run concurrently)."""
     import asyncio
 
+    from dataload.lake.filters import ServiceFilterError, seed_services
     from dataload.lake.migrate import MigrationError, migrate
 
-    async def run() -> list[str]:
+    async def run():
         conn = await _lake_connection()
         try:
-            return await migrate(conn)
+            return await migrate(conn), await seed_services(conn)
         finally:
             await conn.close()
 
     try:
-        applied = asyncio.run(run())
-    except MigrationError as exc:
+        applied, seeded = asyncio.run(run())
+    except (MigrationError, ServiceFilterError) as exc:
         raise fail(str(exc)) from None
     if applied:
         typer.echo(f"applied {len(applied)} migrations: {', '.join(applied)}")
     else:
         typer.echo("the lake schema is up to date")
+    if seeded:
+        domains = sorted({change.domain for change in seeded})
+        typer.echo(f"added the shipped services to {', '.join(domains)} ({len(seeded)} services)")
 
 
 # --- services ------------------------------------------------------------------------------

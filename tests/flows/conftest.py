@@ -29,12 +29,11 @@ os.environ["PREFECT_HOME"] = str(_PREFECT_HOME / "client")
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_PREFECT_PORT}/api"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
-from prefect.events.worker import EventsWorker  # noqa: E402
-from prefect.logging.handlers import APILogWorker  # noqa: E402
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from tests.flows.world import World  # noqa: E402
 
-from dataload.flows.server import PrefectServer  # noqa: E402
+from dataload.demo.prefect_server import PrefectServer  # noqa: E402
+from dataload.flows.flush import flush_prefect  # noqa: E402
 from dataload.lake import db  # noqa: E402
 from dataload.sandbox.config import DayRates, SandboxConfig  # noqa: E402
 from dataload.sandbox.server import running_sandbox  # noqa: E402
@@ -54,15 +53,9 @@ def prefect_api() -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield server.api_url
     finally:
-        _drain_prefect_workers()
+        flush_prefect()
         server.stop()
         shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
-
-
-def _drain_prefect_workers() -> None:
-    """Send the logs and events still queued before the server goes away."""
-    APILogWorker.drain_all()
-    EventsWorker.drain_all()
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

@@ -32,6 +32,8 @@ class PrefectServerError(RuntimeError):
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
+        # As the server will: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -73,6 +75,11 @@ class PrefectServer:
 
     def start(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
         """Start the server and wait until its API answers; raises PrefectServerError if not."""
+        self.launch()
+        self.wait_ready(timeout=timeout)
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it (see `wait_ready`)."""
         if not port_is_free(self.port, self.host):
             raise PrefectServerError(f"port {self.port} on {self.host} is already in use")
         self.home.mkdir(parents=True, exist_ok=True)
@@ -96,6 +103,9 @@ class PrefectServer:
                 env=env,
                 start_new_session=True,
             )
+
+    def wait_ready(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Wait until the API answers; stops the server and raises PrefectServerError if not."""
         try:
             self._wait_ready(timeout)
         except BaseException:

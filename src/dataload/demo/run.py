@@ -1,0 +1,330 @@
+"""`dataload demo`: the whole product on one machine that has only Python.
+
+1. Starts the embedded PostgreSQL (or uses POSTGRES_HOST's), a sandbox university in a
+   background thread, and a Prefect server in the background (UI on 127.0.0.1:4200, its output
+   in a log file under the dataload home).
+2. Runs term, course and person for one day of the university, showing progress.
+3. Prints what the runs did, what each layer holds, what changed, and where to look.
+4. Stops what it started, also on Ctrl-C, unless `--keep`: then it says how to stop it
+   (`dataload demo --stop`).
+
+The demo has a database of its own (`dataload_demo`), so it never touches a user's lake, and
+remembers which day it loaded last, so that `--day 2` continues from day 1 (it replays the
+earlier days first when they are missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from dataload.demo.display import DemoDisplay, report_tables
+from dataload.demo.prefect_server import PrefectServer, free_port, port_is_free
+from dataload.settings import Settings
+
+__all__ = ["DEMO_DATABASE", "DemoOptions", "run_demo", "stop_demo"]
+
+DEMO_DATABASE = "dataload_demo"
+UI_PORT = 4200
+DOMAINS = ("term", "course", "person")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    people: int = 2000
+    day: int = 1
+    seed: int = 42
+    keep: bool = False
+    database: str = DEMO_DATABASE
+    port: int = UI_PORT
+
+
+@dataclass(frozen=True)
+class DemoPlaces:
+    """Where the demo keeps its state, under the dataload home."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.root / "prefect"
+
+    def read_state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> int:
+    """Run the demo; returns the process exit code (0 when every flow succeeded)."""
+    console = console or Console()
+    settings = Settings().model_copy(update={"postgres_db": options.database})
+    places = DemoPlaces(settings.home / "demo")
+    state = places.read_state()
+    started = time.monotonic()
+    display = DemoDisplay(console)
+    # `services` stops the Prefect server and PostgreSQL (unless kept); `sandbox` always stops.
+    with ExitStack() as services, ExitStack() as sandbox_stack, display.running():
+        try:
+            prefect, reused = _start_prefect(options, places, state, display, services)
+            _configure_environment(options, places, prefect.api_url)
+            postgres_started = _start_postgres(settings, display, services)
+            days = _days_to_load(options, state)
+            if days[0] == 1:
+                with display.step(f"fresh database {options.database}"):
+                    asyncio.run(_recreate_database(settings))
+            sandbox = _start_sandbox(options, days[0], display, sandbox_stack)
+            with display.step("Prefect server"):
+                display.note(f"{prefect.url} (log: {prefect.log_path})")
+                if not reused:
+                    prefect.wait_ready()
+            reports = _load_days(days, sandbox, display)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted:[/] stopping what the demo started")
+            return 130
+        except _FlowFailed as failed:
+            console.print(f"[red]the {failed.flow} flow failed:[/] {failed.error}")
+            places.write_state({**state, "day": 0})
+            return 1
+        state.update(
+            seed=options.seed, people=options.people, database=options.database, day=days[-1]
+        )
+        if options.keep and not reused:
+            services.pop_all()  # leave them running
+            state["kept"] = {"prefect": prefect.state(), "postgres": postgres_started}
+        places.write_state(state)
+    kept = bool(state.get("kept"))
+    _print_summary(console, options, days[-1], sandbox.config, reports)
+    _print_where_to_look(console, options, days[-1], sandbox.config, prefect.url, kept)
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def stop_demo(console: Console | None = None) -> None:
+    """Stop what a `dataload demo --keep` left running."""
+    console = console or Console()
+    settings = Settings()
+    places = DemoPlaces(settings.home / "demo")
+    state = places.read_state()
+    kept = state.pop("kept", None)
+    if not kept:
+        console.print("nothing to stop: no demo was kept running")
+        return
+    if PrefectServer.stop_recorded(kept["prefect"]):
+        console.print(f"stopped the Prefect server on port {kept['prefect']['port']}")
+    if kept.get("postgres"):
+        from dataload.lake.db import embedded_server
+
+        embedded_server(settings).stop()
+        console.print("stopped the embedded PostgreSQL")
+    places.write_state(state)
+
+
+class _FlowFailed(Exception):
+    def __init__(self, flow: str, error: BaseException) -> None:
+        super().__init__(flow, error)
+        self.flow = flow
+        self.error = error
+
+
+def _start_prefect(
+    options: DemoOptions,
+    places: DemoPlaces,
+    state: dict[str, Any],
+    display: DemoDisplay,
+    services: ExitStack,
+) -> tuple[PrefectServer, bool]:
+    """The Prefect server kept by an earlier demo if it still answers (reused: True), else a
+    new one launched in the background on the UI port (or a free one if it is taken)."""
+    kept = state.get("kept", {}).get("prefect")
+    if kept:
+        server = PrefectServer(places.prefect_home, int(kept["port"]), host=str(kept["host"]))
+        if server.healthy():
+            display.console.print(f"reusing the Prefect server kept running at {server.url}")
+            return server, True
+        state.pop("kept")
+    port = options.port
+    if not port_is_free(port):
+        port = free_port()
+        display.console.print(f"port {options.port} is taken: the Prefect UI will be on {port}")
+    server = PrefectServer(places.prefect_home, port)
+    server.launch()  # comes up while PostgreSQL and the sandbox start
+    services.callback(server.stop)
+    return server, False
+
+
+def _configure_environment(options: DemoOptions, places: DemoPlaces, api_url: str) -> None:
+    """Point this process's flows at the demo database and the Prefect server, quietly.
+
+    Set before prefect is first imported: it reads its settings and logging config then.
+    """
+    os.environ.update(
+        {
+            "POSTGRES_DB": options.database,
+            "PREFECT_HOME": str(places.prefect_home),
+            "PREFECT_API_URL": api_url,
+            # Flow logs reach the UI; the terminal shows the demo's own progress instead.
+            "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+        }
+    )
+
+
+def _start_postgres(settings: Settings, display: DemoDisplay, services: ExitStack) -> bool:
+    """Start the embedded PostgreSQL unless POSTGRES_HOST names a server, or it runs already;
+    returns whether the demo started it (then it stops it too)."""
+    from dataload.lake.db import connect_params, embedded_server
+
+    with display.step("PostgreSQL"):
+        if not settings.uses_embedded_postgres:
+            display.note(f"{settings.postgres_host}:{settings.postgres_port} (POSTGRES_HOST)")
+            return False
+        server = embedded_server(settings)
+        was_running = server.status().running
+        params = connect_params(settings)  # starts it
+        display.note(f"embedded, 127.0.0.1:{params.port}, data in {settings.home}")
+    if not was_running:
+        services.callback(server.stop)
+    return not was_running
+
+
+async def _recreate_database(settings: Settings) -> None:
+    from dataload.lake import db
+
+    conn = await db.connect(settings, database="postgres")
+    try:
+        name = await conn.fetchval("SELECT quote_ident($1)", settings.postgres_db)
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+
+
+def _days_to_load(options: DemoOptions, state: dict[str, Any]) -> list[int]:
+    """Just the requested day when the database holds the day before; else from day 1."""
+    same_university = all(
+        state.get(name) == getattr(options, name) for name in ("seed", "people", "database")
+    )
+    if options.day > 1 and same_university and state.get("day") == options.day - 1:
+        return [options.day]
+    return list(range(1, options.day + 1))
+
+
+def _start_sandbox(options: DemoOptions, first_day: int, display: DemoDisplay, stack: ExitStack):
+    from dataload.sandbox.config import SandboxConfig
+    from dataload.sandbox.server import running_sandbox
+
+    with display.step("sandbox university"):
+        config = SandboxConfig(seed=options.seed, people=options.people, day=first_day)
+        sandbox = stack.enter_context(running_sandbox(config))
+        os.environ.update(sandbox.env())
+        display.note(f"{options.people:,} people, seed {options.seed}, at {sandbox.base_url}")
+    return sandbox
+
+
+def _load_days(days: list[int], sandbox: Any, display: DemoDisplay) -> list[Any]:
+    """Run the flows of each day in turn; the last day's reports."""
+    from dataload.flows.flush import flush_prefect
+
+    try:
+        return asyncio.run(_run_flows(days, sandbox, display))
+    finally:
+        flush_prefect()
+
+
+async def _run_flows(days: list[int], sandbox: Any, display: DemoDisplay) -> list[Any]:
+    from dataload.flows import FLOWS
+
+    reports: list[Any] = []
+    for day in days:
+        sandbox.config.day = day
+        reports = []
+        for name in DOMAINS:
+            with display.step(f"day {day}: {name} flow"):
+                try:
+                    report = await FLOWS[name]()
+                except Exception as exc:
+                    raise _FlowFailed(name, exc) from exc
+                display.note(
+                    f"{report.counts['fetched']:,} fetched, {report.counts['new']:,} new, "
+                    f"{report.counts['changed']:,} changed, {report.counts['deleted']:,} deleted"
+                )
+            reports.append(report)
+    return reports
+
+
+def _print_summary(
+    console: Console, options: DemoOptions, day: int, config: Any, reports: list[Any]
+) -> None:
+    from dataload.sandbox.truth import person_truth
+
+    console.print()
+    console.print(
+        f"[bold]Day {day} of a university of {options.people:,} people[/] "
+        f"(seed {options.seed}, date {config.date_of(day).isoformat()})"
+    )
+    for table in report_tables(reports):
+        console.print(table)
+    if day == 1:
+        return
+    truth = person_truth(config, day)
+    person = next(report for report in reports if report.domain == "person")
+    console.print("[bold]What changed since the day before[/]")
+    console.print(
+        f"  the sources: {len(truth.changed)} people changed, {len(truth.shuffled)} only "
+        f"reordered lists, {len(truth.arrived)} arrived, {len(truth.left)} left"
+    )
+    console.print(
+        f"  the lake:    {person.counts['changed']} changed and {person.counts['new']} new "
+        f"history rows, {person.counts['deleted']} people marked deleted; reordered lists "
+        "made no history"
+    )
+
+
+def _print_where_to_look(
+    console: Console, options: DemoOptions, day: int, config: Any, url: str, keep: bool
+) -> None:
+    from dataload.sandbox.truth import person_truth
+
+    truth = person_truth(config, day)
+    someone = (truth.changed or truth.flow_ids)[0]
+    db_env = f"POSTGRES_DB={options.database}"
+    console.print()
+    console.print("[bold]Where to look[/]")
+    if keep:
+        console.print(f"  Prefect UI  {url}  (flow runs; each run's summary under Artifacts)")
+    else:
+        console.print(f"  Prefect UI  {url} (stopped now: `dataload demo --keep` leaves it up)")
+    console.print(
+        "  tables      term_raw.term_data, term_xform.current_term_data, "
+        "term_curated.term_data_by_service (likewise course_* and person_*), lake.runs"
+    )
+    console.print(f"  history     {db_env} dataload history person {someone}")
+    console.print(
+        f'  a query     psql "$({db_env} dataload db url)" -c "SELECT service, count(*) '
+        'FROM person_curated.person_data_by_service GROUP BY service"'
+    )
+    console.print(f"  next day    dataload demo --day {day + 1}")
+    if keep:
+        console.print(
+            "[bold]Still running[/] (kept): the Prefect server and PostgreSQL; "
+            "stop them with `dataload demo --stop`"
+        )
+    else:
+        console.print("Stopped the Prefect server, the sandbox and what else the demo started.")
