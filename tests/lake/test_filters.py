@@ -6,7 +6,12 @@ import orjson
 import pytest
 
 from dataload.lake import Lake
-from dataload.lake.filters import ServiceFilterError, read_services, sync_services
+from dataload.lake.filters import (
+    ServiceFilterError,
+    read_services,
+    seed_services,
+    sync_services,
+)
 
 from .people import person
 
@@ -152,3 +157,13 @@ async def test_the_shipped_services_file_has_the_starter_services(conn):
 async def test_reserved_service_names_are_refused(conn):
     with pytest.raises(ServiceFilterError, match="check constraint"):
         await sync_services(conn, {"person": {"full": ["/personid"]}})
+
+
+async def test_seeding_fills_only_domains_without_services(conn):
+    await sync_services(conn, {"person": {}, "course": {"mine": ["/title"]}})
+
+    seeded = await seed_services(conn)
+
+    assert {c.domain for c in seeded} == {"person"}
+    courses = await conn.fetch("SELECT service FROM course_curated.course_schema_service_filters")
+    assert [r[0] for r in courses] == ["mine"]

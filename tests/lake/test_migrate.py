@@ -143,6 +143,7 @@ async def test_two_concurrent_db_init_commands_both_succeed(lake_settings: Setti
 
     assert [p.returncode for p in procs] == [0, 0]
     assert sorted("applied" in out for out in outputs) == [False, True]
+    assert sum("added the shipped services" in out for out in outputs) == 1
     conn = await asyncpg.connect(db.dsn(lake_settings))
     try:
         count = await conn.fetchval("SELECT count(*) FROM lake.schema_migrations")

@@ -22,10 +22,12 @@ __all__ = [
     "default_services_file",
     "list_services",
     "read_services",
+    "seed_services",
     "sync_services",
 ]
 
 Services = dict[str, dict[str, list[str]]]
+_SYNC_LOCK_KEY = 0x6C616B655F737663  # "lake_svc"
 
 
 class ServiceFilterError(ValueError):
@@ -64,13 +66,26 @@ def read_services(path: Path | None = None) -> Services:
 
 
 async def sync_services(
-    conn: asyncpg.Connection, services: Services, *, source: str = "services file"
+    conn: asyncpg.Connection,
+    services: Services,
+    *,
+    source: str = "services file",
+    only_where_empty: bool = False,
 ) -> list[ServiceChange]:
-    """Make the filters of every domain in `services` equal to it, all or nothing."""
+    """Make the filters of every domain in `services` equal to it, all or nothing.
+
+    With `only_where_empty`, domains that already have services are left alone. Concurrent
+    syncs take turns (a transaction-level advisory lock).
+    """
     changes: list[ServiceChange] = []
     try:
         async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _SYNC_LOCK_KEY)
             for domain, table in services.items():
+                if only_where_empty and await conn.fetchval(
+                    "SELECT count(*) > 0 FROM lake.service_filters($1)", domain
+                ):
+                    continue
                 rows = await conn.fetch(
                     "SELECT service, action FROM lake.sync_services($1, $2::jsonb)",
                     domain,
@@ -102,3 +117,13 @@ async def list_services(conn: asyncpg.Connection, domain: str) -> list[ServiceIn
     return builtin + [
         ServiceInfo(r["service"], list(r["paths"]), counts.get(r["service"], 0)) for r in rows
     ]
+
+
+async def seed_services(conn: asyncpg.Connection, path: Path | None = None) -> list[ServiceChange]:
+    """Give each domain that has no services yet the ones of the services file.
+
+    A fresh lake then has useful curated services at once; a lake whose services were set up
+    (by `dataload services sync` or by hand) is left alone.
+    """
+    source = str(path or default_services_file())
+    return await sync_services(conn, read_services(path), source=source, only_where_empty=True)
