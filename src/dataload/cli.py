@@ -140,27 +140,28 @@ def db_init() -> None:
     """Apply pending schema migrations (idempotent; safe to run concurrently)."""
     import asyncio
 
-    from dataload.lake.filters import ServiceFilterError, seed_services
-    from dataload.lake.migrate import MigrationError, migrate
+    from dataload.lake import MigrationError, init_lake
+    from dataload.lake.filters import ServiceFilterError
 
     async def run():
         conn = await _lake_connection()
         try:
-            return await migrate(conn), await seed_services(conn)
+            return await init_lake(conn)
         finally:
             await conn.close()
 
     try:
-        applied, seeded = asyncio.run(run())
+        setup = asyncio.run(run())
     except (MigrationError, ServiceFilterError) as exc:
         raise fail(str(exc)) from None
-    if applied:
-        typer.echo(f"applied {len(applied)} migrations: {', '.join(applied)}")
+    if setup.migrations:
+        typer.echo(f"applied {len(setup.migrations)} migrations: {', '.join(setup.migrations)}")
     else:
         typer.echo("the lake schema is up to date")
-    if seeded:
-        domains = sorted({change.domain for change in seeded})
-        typer.echo(f"added the shipped services to {', '.join(domains)} ({len(seeded)} services)")
+    if setup.seeded:
+        domains = sorted({change.domain for change in setup.seeded})
+        count = len(setup.seeded)
+        typer.echo(f"added the shipped services to {', '.join(domains)} ({count} services)")
 
 
 # --- services ------------------------------------------------------------------------------

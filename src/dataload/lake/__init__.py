@@ -3,15 +3,18 @@
 from dataload.lake.domains import Domain, UnknownDomain
 from dataload.lake.load import BatchResult, Lake, LakeError, LoadRun, RunSummary
 from dataload.lake.migrate import MigrationError, migrate
+from dataload.lake.setup import LakeSetup, init_lake
 
 __all__ = [
     "BatchResult",
     "Domain",
     "Lake",
     "LakeError",
+    "LakeSetup",
     "LoadRun",
     "MigrationError",
     "RunSummary",
     "UnknownDomain",
+    "init_lake",
     "migrate",
 ]
