@@ -243,3 +243,31 @@ async def test_a_finished_run_cannot_be_finished_again(lake: Lake):
     await run.finish(complete=False)
     with pytest.raises(LakeError, match="already partial"):
         await run.finish(complete=True)
+
+
+async def test_a_finished_run_refuses_more_batches_and_keeps_nothing_of_them(lake: Lake, conn):
+    run = await lake.start_run("person")
+    await run.finish(complete=False)
+
+    with pytest.raises(LakeError, match="already partial"):
+        await run.load([person(1)])
+
+    assert await raw_count(conn) == 0
+
+
+async def test_concurrent_runs_with_overlapping_keys_do_not_deadlock(lake: Lake, conn):
+    first, second = await lake.start_run("person"), await lake.start_run("person")
+    people = [person(n) for n in range(200)]
+
+    await asyncio.gather(
+        first.load(people[:150]), second.load(people[50:]), first.load(people[150:])
+    )
+
+    assert await lake.current_count("person") == 200
+    mismatched = await conn.fetchval(
+        "SELECT count(*) FROM person_xform.current_person_data x"
+        " JOIN person_curated.person_data_by_service c"
+        "   ON c.bu_uid = x.bu_uid AND c.service = 'full'"
+        " WHERE c.person_data IS DISTINCT FROM x.person_data"
+    )
+    assert mismatched == 0

@@ -80,13 +80,16 @@ RETURN format(
     (SELECT string_agg(format('(o.key ->> %s)::%s AS %I', n - 1, t, c), ', ' ORDER BY n)
      FROM unnest(d.key_columns, d.key_types) WITH ORDINALITY AS s(c, t, n)));
 
--- Add a committed batch's counts to its run, and keep its rejected records (a JSON array of
--- {"reason": ..., "sample": ...}). Called in the batch's own transaction.
+-- Add a batch's counts to its run, and keep its rejected records (a JSON array of
+-- {"reason": ..., "sample": ...}). Called last in the batch's own transaction, so the ledger
+-- counts exactly what is committed; a run that is no longer running refuses the batch.
 CREATE FUNCTION lake.record_batch(
     run bigint, offered bigint, inserted bigint, changed bigint, unchanged bigint,
     rejected bigint, rejects jsonb
 ) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lake.running_run(run);
     UPDATE lake.runs
     SET offered = runs.offered + record_batch.offered,
         inserted = runs.inserted + record_batch.inserted,
@@ -96,6 +99,7 @@ LANGUAGE sql AS $$
     WHERE run_id = run;
     INSERT INTO lake.rejected (run_id, reason, sample)
     SELECT run, r ->> 'reason', r ->> 'sample' FROM jsonb_array_elements(rejects) AS r;
+END
 $$;
 
 CREATE FUNCTION lake.running_run(run bigint) RETURNS lake.runs
