@@ -1,0 +1,81 @@
+"""The daily deployments: `dataload serve`'s and prefect.yaml's are the same three, and
+`prefect deploy --all` with a process worker runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.flows.world import World
+
+from dataload.flows.deploy import DAILY_LOADS, TIMEZONE, runner_deployments
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _yaml_deployments() -> dict[str, dict]:
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    return {deployment["name"]: deployment for deployment in spec["deployments"]}
+
+
+def test_served_deployments_run_daily_in_new_york_one_at_a_time() -> None:
+    deployments = {deployment.name: deployment for deployment in runner_deployments()}
+
+    assert {name: d.schedules[0].schedule.cron for name, d in deployments.items()} == {
+        "term-raw-daily": "0 1 * * *",
+        "course-raw-daily": "0 2 * * *",
+        "person-raw-daily": "0 3 * * *",
+    }
+    for deployment in deployments.values():
+        assert deployment.schedules[0].schedule.timezone == TIMEZONE == "America/New_York"
+        assert deployment.concurrency_limit == 1
+        domain = deployment.name.split("-")[0]
+        assert f"domain:{domain}" in deployment.tags
+        assert any(tag.startswith("source:") for tag in deployment.tags)
+
+
+def test_prefect_yaml_declares_the_same_deployments_as_dataload_serve() -> None:
+    declared = _yaml_deployments()
+
+    assert list(declared) == [load.name for load in DAILY_LOADS]
+    for served in runner_deployments():
+        spec = declared[served.name]
+        assert spec["entrypoint"] == served.entrypoint
+        assert spec["schedules"] == [
+            {"cron": served.schedules[0].schedule.cron, "timezone": TIMEZONE}
+        ]
+        assert spec["concurrency_limit"] == served.concurrency_limit
+        assert spec["tags"] == served.tags
+        assert spec["description"] == served.description
+        assert spec["work_pool"]["name"] == "dataload"
+
+
+def _prefect(*args: str) -> subprocess.CompletedProcess[str]:
+    # PWD is what prefect.yaml's pull step records as the flows' working directory.
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=REPO,
+        env={**os.environ, "PWD": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+
+
+@pytest.mark.slow
+async def test_deploy_all_then_a_process_worker_runs_a_deployment(world: World) -> None:
+    _prefect("work-pool", "create", "dataload", "--type", "process", "--overwrite")
+    _prefect("--no-prompt", "deploy", "--all")
+    _prefect("deployment", "run", "term-raw-flow/term-raw-daily")
+
+    worker = _prefect("worker", "start", "--pool", "dataload", "--run-once")
+
+    assert "term-raw-flow: complete" in worker.stdout + worker.stderr
+    run = await world.last_run("term")
+    assert run["status"] == "complete" and run["flow"] == "term-raw-flow"
+    assert await world.count("SELECT count(*) FROM term_xform.current_term_data") > 0
