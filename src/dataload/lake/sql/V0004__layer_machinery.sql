@@ -72,14 +72,19 @@ BEGIN
             SET deleted_at = gone.dl_insert_date, modified_date = gone.dl_insert_date,
                 raw_id = gone.raw_id
             FROM gone WHERE %5$s AND x.deleted_at IS NULL),
-        services AS (
-            SELECT service, compiled FROM %1$I_curated.%6$I
-            UNION ALL SELECT 'full', NULL),
-        derived AS MATERIALIZED (
-            SELECT s.service, %7$s, l.dl_insert_date,
-                   CASE WHEN s.compiled IS NULL THEN l.data
-                        ELSE lake.filter_record(l.plain, s.compiled, $1) END AS data
+        services AS MATERIALIZED (
+            SELECT array_agg(service ORDER BY service) AS names,
+                   lake.service_steps(array_agg(compiled ORDER BY service)) AS tree
+            FROM %1$I_curated.%6$I),
+        filtered AS MATERIALIZED (
+            -- One walk per record for all services.
+            SELECT l.*, s.names, lake.filter_steps(l.plain, s.tree, $1) AS kept
             FROM live AS l CROSS JOIN services AS s),
+        derived AS MATERIALIZED (
+            SELECT 'full' AS service, %7$s, l.dl_insert_date, l.data FROM live AS l
+            UNION ALL
+            SELECT f.names[n], %11$s, f.dl_insert_date, lake.curated_copy(f.kept, n)
+            FROM filtered AS f CROSS JOIN generate_series(1, cardinality(f.names)) AS n),
         upsert_curated AS (
             INSERT INTO %1$I_curated.%8$I AS c (service, %2$s, %3$I, modified_date)
             SELECT service, %2$s, data, dl_insert_date FROM derived
@@ -96,7 +101,7 @@ BEGIN
         lake.key_match(d.key_columns, 'x', 'gone'),
         d.domain || '_schema_service_filters', lake.key_list(d.key_columns, 'l'),
         d.domain || '_data_by_service', lake.key_match(d.key_columns, 'c', 'gone'),
-        lake.key_match(d.key_columns, 'c', 'derived'))
+        lake.key_match(d.key_columns, 'c', 'derived'), lake.key_list(d.key_columns, 'f'))
     USING d.key_fields;
     IF d.on_change IS NOT NULL THEN
         EXECUTE format('SELECT %s()', d.on_change);
@@ -140,10 +145,13 @@ DECLARE
     k text := lake.key_list(d.key_columns);
 BEGIN
     EXECUTE format($sql$
-        WITH derived AS MATERIALIZED (
-            SELECT %2$s, lake.filter_record(x.%3$I || '{}', f.compiled, $2) AS data
-            FROM %1$I_xform.%4$I AS x
-            JOIN %1$I_curated.%5$I AS f ON f.service = $1
+        WITH service AS MATERIALIZED (
+            SELECT lake.service_steps(ARRAY[compiled]) AS tree
+            FROM %1$I_curated.%5$I WHERE service = $1),
+        derived AS MATERIALIZED (
+            SELECT %2$s,
+                   lake.curated_copy(lake.filter_steps(x.%3$I || '{}', s.tree, $2), 1) AS data
+            FROM %1$I_xform.%4$I AS x CROSS JOIN service AS s
             WHERE x.deleted_at IS NULL),
         upserted AS (
             INSERT INTO %1$I_curated.%6$I AS c (service, %7$s, %3$I, modified_date)
