@@ -6,15 +6,19 @@ Each test still gets (and drops) a database of its own, on the server `server_se
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
+from dataload.cli import app
 from dataload.lake import Lake, db, migrate
 from dataload.lake.filters import read_services, sync_services
-from dataload.settings import Settings
+from dataload.settings import Settings, get_settings
 
 
 async def _admin(settings: Settings, sql: str) -> None:
@@ -71,3 +75,27 @@ async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 def lake(pool: asyncpg.Pool) -> Lake:
     return Lake(pool)
+
+
+@pytest.fixture
+def run_cli(lake_db: Settings, monkeypatch: pytest.MonkeyPatch):
+    """Run `dataload ...` against this test's database; returns the click Result."""
+    params = db.connect_params(lake_db)
+    for name, value in {
+        "POSTGRES_HOST": params.host,
+        "POSTGRES_PORT": str(params.port),
+        "POSTGRES_USER": params.user,
+        "POSTGRES_PASS": params.password or "",
+        "POSTGRES_DB": params.database,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    async def run(*args: str) -> Result:
+        get_settings.cache_clear()
+        try:
+            # The command runs its own event loop: give it a thread of its own.
+            return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        finally:
+            get_settings.cache_clear()
+
+    return run

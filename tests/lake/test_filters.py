@@ -167,3 +167,24 @@ async def test_seeding_fills_only_domains_without_services(conn):
     assert {c.domain for c in seeded} == {"person"}
     courses = await conn.fetch("SELECT service FROM course_curated.course_schema_service_filters")
     assert [r[0] for r in courses] == ["mine"]
+
+
+async def test_the_services_sync_command_reports_changes_and_refuses_bad_paths(
+    run_cli, conn, tmp_path
+):
+    good = tmp_path / "good.toml"
+    good.write_text('[person]\nbioDemo = ["/personid", "/personBasic"]\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[person]\nbioDemo = ["/personid", "personBasic"]\n')
+
+    refused = await run_cli("services", "sync", "--file", str(bad))
+    synced = await run_cli("services", "sync", "--file", str(good))
+
+    assert refused.exit_code == 1
+    assert 'path "personBasic" does not start with "/"' in refused.output
+    assert "nothing was changed" in refused.output
+    assert synced.exit_code == 0, synced.output
+    assert "changed   person.bioDemo" in synced.output
+    assert "removed   person.studentGPA" in synced.output
+    services = await conn.fetch("SELECT service FROM person_curated.person_schema_service_filters")
+    assert [r[0] for r in services] == ["bioDemo"]

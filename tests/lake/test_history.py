@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-
-from typer.testing import CliRunner
-
-from dataload.cli import app
-from dataload.lake import Lake, db
+from dataload.lake import Lake
 from dataload.lake.history import diff, record_history
-from dataload.settings import get_settings
 
 from .people import person, shuffled
 
@@ -69,27 +62,21 @@ def test_diff_shows_a_changed_array_element_as_one_change():
     assert list(diff(old, new)) == ['~ /phone[1]/number: "1" -> "3"']
 
 
-async def test_the_history_command_prints_versions_and_changes(lake: Lake, lake_db, monkeypatch):
+async def test_the_history_command_prints_versions_and_changes(lake: Lake, run_cli):
     await three_versions_and_a_deletion(lake)
-    params = db.connect_params(lake_db)
-    for name, value in {
-        "POSTGRES_HOST": params.host,
-        "POSTGRES_PORT": str(params.port),
-        "POSTGRES_USER": params.user,
-        "POSTGRES_DB": params.database,
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        # The command runs its own event loop: give it a thread of its own.
-        result = await asyncio.to_thread(
-            CliRunner().invoke, app, ["history", "person", "U00000001"]
-        )
-    finally:
-        get_settings.cache_clear()
+
+    result = await run_cli("history", "person", "U00000001")
 
     assert result.exit_code == 0, result.output
     assert "version 1: live" in result.output
     assert "version 3: deleted" in result.output
-    assert "currentGpa" in result.output
-    assert os.environ["POSTGRES_DB"] == params.database
+    assert "~ /studentInfo/studentSemester[0]/studentSemesterInfo/currentGpa: 3.0 -> 3.3" in (
+        result.output
+    )
+
+
+async def test_the_history_command_says_when_a_key_is_unknown(run_cli):
+    result = await run_cli("history", "person", "U99999999")
+
+    assert result.exit_code == 1
+    assert "no person record with key U99999999" in result.output
