@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataload.lake import Lake
+import pytest
+
+from dataload.lake import Lake, LakeError
 
 from .people import person
 
@@ -99,3 +101,13 @@ async def test_deletions_only_touch_the_run_domain(lake: Lake, conn):
     await load_run(lake, [person(1)], complete=True)
 
     assert await lake.current_count("term") == 1
+
+
+async def test_a_run_ends_once(lake: Lake):
+    run = await lake.start_run("person")
+    await run.fail("first")
+
+    with pytest.raises(LakeError, match="already failed"):
+        await run.fail("second")
+    with pytest.raises(LakeError, match="already failed"):
+        await run.finish(complete=True)

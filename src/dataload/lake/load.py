@@ -225,8 +225,11 @@ class LoadRun:
 
     async def fail(self, reason: str) -> RunSummary:
         """End the run as failed: it deletes nothing; what its batches loaded stays."""
-        async with self._pool.acquire() as conn:
-            await conn.execute("SELECT lake.fail_run($1, $2)", self.run_id, reason)
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute("SELECT lake.fail_run($1, $2)", self.run_id, reason)
+        except asyncpg.PostgresError as exc:
+            raise LakeError(f"marking {self.domain.name} run {self.run_id} failed: {exc}") from exc
         return await run_summary(self._pool, self.run_id)
 
 
