@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     snaplogic_concurrency: int = Field(8, alias="DATALOAD_SNAPLOGIC_CONCURRENCY", ge=1)
     person_batch_size: int = Field(1000, alias="DATALOAD_PERSON_BATCH_SIZE", ge=1)
     lake_batch_size: int = Field(1000, alias="DATALOAD_LAKE_BATCH_SIZE", ge=1)
+    # Source calls: attempts per call (transient failures only) and read timeouts in seconds.
+    source_max_attempts: int = Field(6, alias="DATALOAD_SOURCE_MAX_ATTEMPTS", ge=1)
+    peoplesoft_timeout_s: float = Field(120.0, alias="DATALOAD_PEOPLESOFT_TIMEOUT_S", gt=0)
+    snaplogic_timeout_s: float = Field(900.0, alias="DATALOAD_SNAPLOGIC_TIMEOUT_S", gt=0)
     # The term flow refuses an answer shorter than this fraction of the terms it has.
     term_shrink_threshold: float = Field(0.5, alias="DATALOAD_TERM_SHRINK_THRESHOLD", ge=0, le=1)
 

@@ -90,6 +90,8 @@ class PeopleSoft(SourceClient):
             "user": settings.people_soft_user,
             "password": settings.people_soft_pass.get_secret_value(),
             "max_connections": settings.psquery_concurrency,
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
+            "timeout": timeouts(read=settings.peoplesoft_timeout_s),
         }
         return cls(**(options | overrides))
 

@@ -54,6 +54,7 @@ class Sap(SourceClient):
         options: dict[str, Any] = {
             "url": settings.sap_url,
             "key": settings.sap_key.get_secret_value(),
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
         }
         return cls(**(options | overrides))
 

@@ -129,6 +129,8 @@ class SnapLogicCourses(SourceClient):
             "key": settings.snaplogic_course_key.get_secret_value(),
             "cs_env": settings.cs_env,
             "max_connections": settings.snaplogic_concurrency,
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
+            "timeout": timeouts(read=settings.snaplogic_timeout_s),
         }
         return cls(**(options | overrides))
 
@@ -230,6 +232,8 @@ class SnapLogicPersons(SourceClient):
             "key": settings.snaplogic_person_key.get_secret_value(),
             "cs_env": settings.cs_env,
             "max_connections": settings.snaplogic_concurrency,
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
+            "timeout": timeouts(read=settings.snaplogic_timeout_s),
         }
         return cls(**(options | overrides))
 

@@ -63,6 +63,7 @@ class Vds(SourceClient):
             "username": settings.vds_username,
             "password": settings.vds_password.get_secret_value(),
             "base_dn": settings.vds_base_dn,
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
         }
         return cls(**(options | overrides))
 
