@@ -39,6 +39,10 @@ __all__ = ["BatchResult", "Lake", "LakeError", "LoadRun", "RunSummary"]
 log = logging.getLogger("dataload.lake")
 
 _LOGGED_REJECTIONS = 10  # per batch; the ledger keeps them all
+# Rows per COPY statement within a batch's transaction. Each statement fires the propagation
+# trigger once (a few milliseconds of planning); smaller chunks overlap more of the Python
+# hashing with PostgreSQL's work.
+_COPY_CHUNK = 250
 
 
 class LakeError(RuntimeError):
@@ -125,7 +129,7 @@ class LoadRun:
             )
             new = [r["ord"] - 1 for r in candidates if r["is_new"]]
             known = [r["ord"] - 1 for r in candidates if not r["is_new"]]
-            hashes = await asyncio.to_thread(_content_hashes, batch, new + known)
+            hashes = await asyncio.to_thread(_content_hashes, batch, known)
             changed: list[int] = []
             if known:
                 differing = await conn.fetch(
@@ -135,8 +139,41 @@ class LoadRun:
                     [hashes[i] for i in known],
                 )
                 changed = [known[r[0] - 1] for r in differing]
-            if new or changed:
-                domain = self.domain
+            await self._copy(conn, batch, sorted(new + changed), hashes)
+            rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
+            await conn.execute(
+                "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                run_id,
+                batch.offered,
+                len(new),
+                len(changed),
+                batch.valid - len(new) - len(changed),
+                len(batch.rejections),
+                orjson.dumps(rejects).decode(),
+            )
+        return len(new), len(changed)
+
+    async def _copy(
+        self,
+        conn: asyncpg.Connection,
+        batch: PreparedBatch,
+        positions: list[int],
+        hashes: dict[int, uuid.UUID],
+    ) -> None:
+        """COPY these records into raw, in chunks: the content hashes of the next chunk are
+        computed (Python) while the server propagates the current one (PostgreSQL)."""
+        domain = self.domain
+        chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
+
+        def hashed(chunk: list[int]) -> dict[int, uuid.UUID]:
+            return _content_hashes(batch, [i for i in chunk if i not in hashes])
+
+        upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[0])) if chunks else None
+        try:
+            for n, chunk in enumerate(chunks):
+                hashes.update(await upcoming)
+                if n + 1 < len(chunks):
+                    upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[n + 1]))
                 await conn.copy_records_to_table(
                     domain.raw_table,
                     schema_name=domain.raw_schema,
@@ -153,23 +190,15 @@ class LoadRun:
                             batch.payloads[i],
                             hashes[i],
                             batch.exact_hashes[i],
-                            run_id,
+                            self.run_id,
                         )
-                        for i in sorted(new + changed)
+                        for i in chunk
                     ],
                 )
-            rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
-            await conn.execute(
-                "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
-                run_id,
-                batch.offered,
-                len(new),
-                len(changed),
-                batch.valid - len(new) - len(changed),
-                len(batch.rejections),
-                orjson.dumps(rejects).decode(),
-            )
-        return len(new), len(changed)
+        finally:
+            if upcoming is not None and not upcoming.done():
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
 
     def _log_rejections(self, batch: PreparedBatch) -> None:
         for rejection in batch.rejections[:_LOGGED_REJECTIONS]:
