@@ -27,7 +27,14 @@ from typing import Any
 from rich.console import Console
 
 from dataload.demo.display import DemoDisplay, report_tables
-from dataload.demo.prefect_server import PrefectServer, free_port, port_is_free
+from dataload.demo.prefect_server import (
+    PrefectServer,
+    PrefectServerError,
+    free_port,
+    port_is_free,
+)
+from dataload.lake.db import DatabaseUnavailable
+from dataload.lake.server import EmbeddedPostgresError
 from dataload.settings import Settings
 
 __all__ = ["DEMO_DATABASE", "DemoOptions", "run_demo", "stop_demo"]
@@ -102,6 +109,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         except _FlowFailed as failed:
             console.print(f"[red]the {failed.flow} flow failed:[/] {failed.error}")
             places.write_state({**state, "day": 0})
+            return 1
+        except (PrefectServerError, DatabaseUnavailable, EmbeddedPostgresError) as exc:
+            console.print(f"[red]the demo could not start:[/] {exc}")
             return 1
         state.update(
             seed=options.seed, people=options.people, database=options.database, day=days[-1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict
 from typing import Any, Self, TypeVar
 
 from prefect import get_run_logger
@@ -90,12 +89,15 @@ class LoadSession:
 
     async def _fail(self, exc: BaseException) -> None:
         reason = _describe(exc)
-        get_run_logger().error("%s run failed: %s", self.domain, reason)
+        logger = get_run_logger()
+        logger.error("%s run failed: %s", self.domain, reason)
+        await self._stack.aclose()
         try:
-            self.summary = await self.run.fail(reason)
-        finally:
-            await self._stack.aclose()
-        await self._publish(error=reason)
+            if self.summary is None:
+                self.summary = await self.run.fail(reason)
+            await self._publish(error=reason)
+        except Exception as ledger_error:  # the run's own failure is the one to raise
+            logger.warning("could not record the failure in the lake's ledger: %s", ledger_error)
 
     async def _publish(self, error: str | None = None) -> None:
         assert self.summary is not None
@@ -135,7 +137,7 @@ class LoadSession:
             key=f"{self.domain}-load-summary",
             description=f"{self.report.headline()}",
         )
-        get_run_logger().info("%s", self.report.headline(), extra={"report": asdict(self.report)})
+        get_run_logger().info("%s", self.report.headline())
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,42 @@
+"""`dataload run <flow>` runs a flow now, prints its summary, and says by its exit code how it
+went."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.flows.world import World
+
+pytestmark = pytest.mark.slow
+
+
+def dataload(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dataload.cli", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_run_term_loads_the_terms_and_prints_a_summary(world: World) -> None:
+    result = dataload("run", "term")
+
+    assert result.returncode == 0, result.stderr
+    assert "term-raw-flow: complete" in result.stdout
+    assert "curated services: " in result.stdout and "active_terms" in result.stdout
+    assert (await world.last_run("term"))["status"] == "complete"
+
+
+async def test_run_exits_non_zero_with_the_reason_when_the_flow_fails(world: World) -> None:
+    world.sandbox.config.credentials.peoplesoft_password = "changed"
+
+    result = dataload("run", "term")
+
+    assert result.returncode == 1
+    assert "error: the term flow failed: PeopleSoft" in result.stderr
+    assert "PEOPLE_SOFT_PASS" in result.stderr
