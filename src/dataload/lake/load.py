@@ -7,8 +7,9 @@ A batch is one transaction of a few round trips:
    payload never travels.
 2. For those, the canonical content hash is computed (canonical.py: object key order and array
    order do not matter) and `lake.differs()` says which really changed.
-3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`; the statement-level
-   trigger there propagates them to xform and curated, set-based.
+3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`, a few hundred per
+   statement; the statement-level trigger there propagates them to xform and curated,
+   set-based, while the loader hashes the next few hundred.
 4. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
 A database error anywhere rolls the whole batch back: no layer shows any part of it.
 
