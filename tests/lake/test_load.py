@@ -154,6 +154,32 @@ async def test_a_database_error_mid_batch_leaves_nothing_in_any_layer(lake: Lake
     assert tuple(ledger) == (1, 1, 0)
 
 
+async def test_a_batch_copied_in_several_statements_is_still_one_transaction(lake: Lake, conn):
+    # 700 records take three COPY statements; the last one fails.
+    await conn.execute(
+        """
+        CREATE FUNCTION pg_temp.explode() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.bu_uid = 'U00000650' THEN RAISE EXCEPTION 'disk on fire'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER explode BEFORE INSERT ON person_xform.current_person_data
+        FOR EACH ROW EXECUTE FUNCTION pg_temp.explode();
+        """
+    )
+    run = await lake.start_run("person")
+
+    with pytest.raises(LakeError, match=r"rolled back.*disk on fire"):
+        await run.load([person(n) for n in range(700)])
+    empty = await lake.layer_counts("person")
+    await conn.execute("DROP TRIGGER explode ON person_xform.current_person_data")
+    result = await run.load([person(n) for n in range(700)])
+
+    assert empty == {"raw": 0, "xform_live": 0, "xform_deleted": 0, "curated": {}}
+    assert (result.inserted, await raw_count(conn)) == (700, 700)
+    assert (await lake.layer_counts("person"))["curated"]["full"] == 700
+
+
 async def test_rows_inserted_from_psql_propagate_with_the_same_hash_as_the_loader(lake: Lake, conn):
     doc = person(7)
     await conn.execute(
