@@ -7,6 +7,7 @@ put in the environment here, before anything imports prefect.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -24,6 +25,7 @@ def _free_port() -> int:
 
 
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="dataload-prefect-test-"))
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # also when no test used it
 _PREFECT_PORT = _free_port()
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME / "client")
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_PREFECT_PORT}/api"
@@ -55,7 +57,6 @@ def prefect_api() -> Iterator[str]:
     finally:
         flush_prefect()
         server.stop()
-        shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
