@@ -103,6 +103,44 @@ async def test_deletions_only_touch_the_run_domain(lake: Lake, conn):
     assert await lake.current_count("term") == 1
 
 
+def course(term: str, course_id: int, title: str = "Intro") -> dict:
+    return {
+        "academicCareer": "UGRD",
+        "termCode": term,
+        "courseId": course_id,
+        "sessionCode": "1",
+        "title": title,
+    }
+
+
+async def test_a_scoped_snapshot_deletes_only_inside_its_scope(lake: Lake, conn):
+    run = await lake.start_run("course")
+    await run.load([course("2262", 1), course("2268", 2), course("2268", 3)])
+    await run.finish(complete=True)
+
+    # The next snapshot covers term 2268 only: course 3 is gone from it, 2262's is not asked.
+    run = await lake.start_run("course")
+    await run.load([course("2268", 2)])
+    summary = await run.finish(complete=True, scope={"term_code": ["2268"]})
+
+    assert summary.deleted == 1
+    live = await conn.fetch(
+        "SELECT term_code, course_id FROM course_xform.current_course_data"
+        " WHERE deleted_at IS NULL ORDER BY course_id"
+    )
+    assert [tuple(r) for r in live] == [("2262", 1), ("2268", 2)]
+
+
+async def test_a_scope_on_a_column_that_is_not_a_key_is_refused(lake: Lake, conn):
+    await load_run(lake, [person(1), person(2)], complete=True)
+    run = await lake.start_run("person")
+    await run.load([person(1)])
+
+    with pytest.raises(LakeError, match="not key columns of person"):
+        await run.finish(complete=True, scope={"term_code": ["2268"]})
+    assert dict(await state(conn, "U00000002"))["deleted"] is False
+
+
 async def test_a_run_ends_once(lake: Lake):
     run = await lake.start_run("person")
     await run.fail("first")

@@ -87,6 +87,7 @@ async def course_raw_flow() -> LoadReport:
         snaplogic = await session.client(SnapLogicCourses)
         courses = await load_courses(snaplogic, session.run, term_codes, settings)
         session.note("courses", courses)
-        await session.finish(complete=True)
+        # Only the active terms were asked for: courses of other terms are not gone.
+        await session.finish(complete=True, scope={"term_code": term_codes})
     assert session.report is not None
     return session.report

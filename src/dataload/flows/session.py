@@ -9,7 +9,7 @@ deleted by a run that did not finish, and the ledger says why it stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Self, TypeVar
 
@@ -82,9 +82,12 @@ class LoadSession:
         """Record a count the sources answered, for the report ("student ids": 1800)."""
         self.fetched[what] = count
 
-    async def finish(self, *, complete: bool) -> RunSummary:
-        """End the ledger run; a complete snapshot marks keys it did not see as deleted."""
-        self.summary = await self.run.finish(complete=complete)
+    async def finish(
+        self, *, complete: bool, scope: Mapping[str, Sequence[str]] | None = None
+    ) -> RunSummary:
+        """End the ledger run; a complete snapshot marks keys it did not see (within `scope`,
+        when it covered only part of the domain) as deleted."""
+        self.summary = await self.run.finish(complete=complete, scope=scope)
         return self.summary
 
     async def _fail(self, exc: BaseException) -> None:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -237,8 +237,25 @@ class LoadRun:
             for task in pending:
                 task.cancel()
 
-    async def finish(self, *, complete: bool) -> RunSummary:
-        """End the run; `complete=True` marks keys this run never offered as deleted."""
+    async def finish(
+        self, *, complete: bool, scope: Mapping[str, Sequence[str | int]] | None = None
+    ) -> RunSummary:
+        """End the run; `complete=True` marks keys this run never offered as deleted.
+
+        `scope` limits those deletions to the part of the domain the snapshot covered, as
+        key column -> values (the course flow: `{"term_code": [the terms it fetched]}`).
+        """
+        unknown = set(scope or ()) - set(self.domain.key_columns)
+        if unknown:
+            raise LakeError(
+                f"snapshot scope names {sorted(unknown)}, not key columns of {self.domain.name} "
+                f"({', '.join(self.domain.key_columns)})"
+            )
+        scope_json = (
+            None
+            if scope is None
+            else orjson.dumps({k: [str(v) for v in vs] for k, vs in scope.items()}).decode()
+        )
         if self._in_flight:
             raise LakeError(
                 f"run {self.run_id} still has {self._in_flight} batches loading; "
@@ -246,7 +263,9 @@ class LoadRun:
             )
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT lake.finish_run($1, $2)", self.run_id, complete)
+                await conn.execute(
+                    "SELECT lake.finish_run($1, $2, $3::jsonb)", self.run_id, complete, scope_json
+                )
         except asyncpg.PostgresError as exc:
             raise LakeError(
                 f"finishing {self.domain.name} run {self.run_id} failed and was rolled back: {exc}"
