@@ -125,7 +125,17 @@ async def test_day_two_records_history_only_for_real_changes_and_marks_deletions
         list(gone),
     )
 
-    active = sorted(term_truth(config, 2)["active_ugrd_terms"])
+    terms = term_truth(config, 2)
+    term_history = await world.column(
+        "SELECT acad_career || '/' || strm FROM term_raw.term_data WHERE run_id = $1",
+        reports["term"].run_id,
+    )
+    # Terms only renumbered by a term inserted before them are not changes.
+    assert sorted(term_history) == sorted(
+        f"{career}/{strm}" for career, strm in terms["arrived"] + terms["changed"]
+    )
+
+    active = sorted(terms["active_ugrd_terms"])
     courses = course_truth(config, 2, active)
     live_courses = await course_keys(world, "deleted_at IS NULL AND term_code = ANY($1)", active)
     assert live_courses == {course_key(row) for row in courses["courses"]}

@@ -25,10 +25,20 @@ class TermGuardError(RuntimeError):
     """PeopleSoft answered too few terms to replace the ones the lake holds."""
 
 
+# A row's number is its place in this answer, not a fact about the term: kept, one new term
+# would make every term listed after it look changed and fill raw with false history. The
+# active terms are ordered by STRM, PeopleSoft's chronological term code, which is also the
+# order the query numbers its rows in.
+ROW_NUMBER = "attr:rownumber"
+
+
 @task(name="fetch-terms", retries=0, cache_policy=NO_CACHE)
 async def fetch_terms(peoplesoft: PeopleSoft) -> list[dict[str, Any]]:
-    """Every (career, term) row of BU_TERM_QRY."""
-    return await peoplesoft.terms()
+    """Every (career, term) row of BU_TERM_QRY, without its row number."""
+    rows = await peoplesoft.terms()
+    for row in rows:
+        row.pop(ROW_NUMBER, None)
+    return rows
 
 
 @task(name="check-term-count", retries=0, cache_policy=NO_CACHE)
