@@ -39,28 +39,16 @@ def server_settings() -> Iterator[Settings]:
         shutil.rmtree(home.parent, ignore_errors=True)
 
 
-async def _drop_database(settings: Settings, name: str) -> None:
-    conn = await db.connect(settings, database="postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def lake_settings(server_settings: Settings) -> AsyncIterator[Settings]:
     """Settings pointing at a fresh, empty database of this test's own."""
     name = f"dataload_test_{uuid.uuid4().hex[:12]}"
     settings = server_settings.model_copy(update={"postgres_db": name})
-    conn = await db.connect(settings, database="postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await db.ensure_database(settings)
     try:
         yield settings
     finally:
-        await _drop_database(settings, name)
+        await db.drop_database(settings)
 
 
 @pytest.fixture

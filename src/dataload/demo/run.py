@@ -33,7 +33,7 @@ from dataload.demo.prefect_server import (
     free_port,
     port_is_free,
 )
-from dataload.lake.db import DatabaseUnavailable
+from dataload.lake.db import DatabaseUnavailable, recreate_database
 from dataload.lake.server import EmbeddedPostgresError
 from dataload.settings import Settings
 
@@ -96,7 +96,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             days = _days_to_load(options, state)
             if days[0] == 1:
                 with display.step(f"fresh database {options.database}"):
-                    asyncio.run(_recreate_database(settings))
+                    asyncio.run(recreate_database(settings))
             sandbox = _start_sandbox(options, days[0], display, sandbox_stack)
             with display.step("Prefect server"):
                 display.note(f"{prefect.url} (log: {prefect.log_path})")
@@ -212,18 +212,6 @@ def _start_postgres(settings: Settings, display: DemoDisplay, services: ExitStac
     if not was_running:
         services.callback(server.stop)
     return not was_running
-
-
-async def _recreate_database(settings: Settings) -> None:
-    from dataload.lake import db
-
-    conn = await db.connect(settings, database="postgres")
-    try:
-        name = await conn.fetchval("SELECT quote_ident($1)", settings.postgres_db)
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
 
 
 def _days_to_load(options: DemoOptions, state: dict[str, Any]) -> list[int]:

@@ -22,9 +22,11 @@ __all__ = [
     "connect",
     "connect_params",
     "create_pool",
+    "drop_database",
     "dsn",
     "embedded_server",
     "ensure_database",
+    "recreate_database",
 ]
 
 
@@ -160,3 +162,19 @@ async def ensure_database(settings: Settings, database: str | None = None) -> bo
         return True
     finally:
         await conn.close()
+
+
+async def drop_database(settings: Settings, database: str | None = None) -> None:
+    """Drop the database (closing its sessions) if it exists."""
+    conn = await connect(settings, database="postgres")
+    try:
+        quoted = await conn.fetchval("SELECT quote_ident($1)", database or settings.postgres_db)
+        await conn.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+async def recreate_database(settings: Settings, database: str | None = None) -> None:
+    """An empty database in place of the one named (for the demo and tests, never the lake)."""
+    await drop_database(settings, database)
+    await ensure_database(settings, database)
