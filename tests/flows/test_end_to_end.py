@@ -79,6 +79,9 @@ async def test_day_one_loads_every_layer_as_the_sources_say(world: World) -> Non
     assert sorted(live) == sorted(people.flow_ids)
     for domain in ("term", "course", "person"):
         assert reports[domain].services["full"] == reports[domain].layers["xform_live"] > 0
+    # A new lake gets the shipped services: curated holds more than the `full` copies.
+    for domain in ("course", "person"):
+        assert set(reports[domain].services) - {"full"}, f"no {domain} service rows"
     await assert_no_sensitive_field(world)
 
 

@@ -18,9 +18,8 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
 from dataload.flows.report import LoadReport, SourceUse
-from dataload.lake import Lake, LoadRun, RunSummary
+from dataload.lake import Lake, LoadRun, RunSummary, init_lake
 from dataload.lake.db import create_pool
-from dataload.lake.migrate import migrate
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
 
@@ -53,7 +52,7 @@ class LoadSession:
         pool = await create_pool(settings)
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await init_lake(conn)  # migrations, and the shipped services on a new lake
             lake = Lake(pool)
             run = await lake.start_run(
                 domain, flow=flow_run.get_flow_name(), flow_run_id=flow_run.get_id()
