@@ -281,12 +281,17 @@ def _print_summary(
         console.print(table)
     if day == 1:
         return
+    # The sandbox's truth, for the people the flow loads (listed by PeopleSoft, SAP or VDS).
     truth = person_truth(config, day)
+    listed, was_listed = set(truth.flow_ids), set(person_truth(config, day - 1).flow_ids)
+    stayed = listed & was_listed
+    changed = stayed.intersection(truth.changed)
+    shuffled = stayed.intersection(truth.shuffled) - changed
     person = next(report for report in reports if report.domain == "person")
     console.print("[bold]What changed since the day before[/]")
     console.print(
-        f"  the sources: {len(truth.changed)} people changed, {len(truth.shuffled)} only "
-        f"reordered lists, {len(truth.arrived)} arrived, {len(truth.left)} left"
+        f"  the sources: {len(changed)} people changed, {len(shuffled)} only reordered lists, "
+        f"{len(listed - was_listed)} arrived, {len(was_listed - listed)} left"
     )
     console.print(
         f"  the lake:    {person.counts['changed']} changed and {person.counts['new']} new "
