@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -91,8 +91,10 @@ def _strip_list(values: list[Any]) -> None:
             _strip_list(value)
 
 
-class SnapLogicCourses(SourceClient):
-    """The course task: `GET {url}?term={STRM}&csEnv={CS_ENV}`, one flat record per course."""
+class _SnapLogicTask(SourceClient):
+    """A SnapLogic triggered task (`task` names it: course or person) and its API key."""
+
+    task: ClassVar[str]
 
     def __init__(
         self,
@@ -106,12 +108,13 @@ class SnapLogicCourses(SourceClient):
         max_connections: int = 8,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = require_url(url, "SNAPLOGIC_COURSE_URL")
+        prefix = f"SNAPLOGIC_{self.task.upper()}"
+        self.url = require_url(url, f"{prefix}_URL")
         self.cs_env = cs_env
         self._http = SourceHttp(
-            source="SnapLogic course API",
-            url_variable="SNAPLOGIC_COURSE_URL",
-            credential_variables="SNAPLOGIC_COURSE_KEY",
+            source=f"SnapLogic {self.task} API",
+            url_variable=f"{prefix}_URL",
+            credential_variables=f"{prefix}_KEY",
             concurrency_variable="DATALOAD_SNAPLOGIC_CONCURRENCY",
             auth=ApiKeyAuth(key, scheme=auth_scheme),
             secrets=(key,),
@@ -125,14 +128,20 @@ class SnapLogicCourses(SourceClient):
     def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
         """A client for the configured task; keyword `overrides` replace constructor defaults."""
         options: dict[str, Any] = {
-            "url": settings.snaplogic_course_url,
-            "key": settings.snaplogic_course_key.get_secret_value(),
+            "url": getattr(settings, f"snaplogic_{cls.task}_url"),
+            "key": getattr(settings, f"snaplogic_{cls.task}_key").get_secret_value(),
             "cs_env": settings.cs_env,
             "max_connections": settings.snaplogic_concurrency,
             "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
             "timeout": timeouts(read=settings.snaplogic_timeout_s),
         }
         return cls(**(options | overrides))
+
+
+class SnapLogicCourses(_SnapLogicTask):
+    """The course task: `GET {url}?term={STRM}&csEnv={CS_ENV}`, one flat record per course."""
+
+    task = "course"
 
     async def courses(self, term_code: str) -> list[dict[str, Any]]:
         """Every course of term `term_code`, whatever its career, one record per course key."""
@@ -193,49 +202,10 @@ class PersonBatch:
     dropped_empty: int
 
 
-class SnapLogicPersons(SourceClient):
+class SnapLogicPersons(_SnapLogicTask):
     """The person task: POST the uidCarTerm rows of up to 1000 people, get their documents."""
 
-    def __init__(
-        self,
-        *,
-        url: str,
-        key: str,
-        cs_env: str,
-        auth_scheme: ApiKeyScheme = "x-api-key",
-        timeout: httpx.Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        max_connections: int = 8,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = require_url(url, "SNAPLOGIC_PERSON_URL")
-        self.cs_env = cs_env
-        self._params = {"objects": PERSON_OBJECTS, "csEnv": cs_env}
-        self._http = SourceHttp(
-            source="SnapLogic person API",
-            url_variable="SNAPLOGIC_PERSON_URL",
-            credential_variables="SNAPLOGIC_PERSON_KEY",
-            concurrency_variable="DATALOAD_SNAPLOGIC_CONCURRENCY",
-            auth=ApiKeyAuth(key, scheme=auth_scheme),
-            secrets=(key,),
-            timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
-            retry=retry or RetryPolicy(),
-            max_connections=max_connections,
-            transport=transport,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
-        """A client for the configured task; keyword `overrides` replace constructor defaults."""
-        options: dict[str, Any] = {
-            "url": settings.snaplogic_person_url,
-            "key": settings.snaplogic_person_key.get_secret_value(),
-            "cs_env": settings.cs_env,
-            "max_connections": settings.snaplogic_concurrency,
-            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
-            "timeout": timeouts(read=settings.snaplogic_timeout_s),
-        }
-        return cls(**(options | overrides))
+    task = "person"
 
     async def persons(self, uid_car_term_rows: list[dict[str, Any]]) -> PersonBatch:
         """The documents of the people in `uid_car_term_rows`, without sensitive fields.
@@ -248,7 +218,7 @@ class SnapLogicPersons(SourceClient):
         body = await self._http.request_json(
             "POST",
             self.url,
-            params=self._params,
+            params={"objects": PERSON_OBJECTS, "csEnv": self.cs_env},
             json_body={"uidCarTerm": json.dumps(uid_car_term_rows, separators=(",", ":"))},
         )
         if not isinstance(body, list):
