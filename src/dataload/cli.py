@@ -378,7 +378,11 @@ def run(
     local one when it is unset. Exits non-zero when the flow fails.
     """
     import asyncio
+    import os
 
+    # The temporary server Prefect starts without PREFECT_API_URL would try to send telemetry
+    # and log an error where the network is closed, as it is on many campus servers.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from dataload.flows import FLOWS
 
     try:
