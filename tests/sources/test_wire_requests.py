@@ -320,6 +320,22 @@ async def test_vds_refuses_a_cookie_that_would_page_forever(scripted: ScriptedSe
     assert len(scripted.received) == 2
 
 
+async def test_vds_refuses_a_listing_shorter_than_the_total_it_announced(scripted: ScriptedServer):
+    # The server counts three staff but stops after one page without a cookie.
+    scripted.reset(
+        Step(
+            json={
+                "httpStatus": 200,
+                "totalResults": 3,
+                "resources": vds_page(["U1"], None)["resources"],
+            }
+        )
+    )
+    async with Vds.from_settings(settings(scripted.base_url), retry=FAST_RETRY) as vds:
+        with pytest.raises(SourceResponseError, match="listed 1 of the 3 entries"):
+            await vds.person_ids("staff")
+
+
 def test_missing_url_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="SNAPLOGIC_PERSON_URL is not set"):
         SnapLogicPersons.from_settings(Settings(_env_file=None))

@@ -82,12 +82,24 @@ class Vds(SourceClient):
         }
         ids: dict[str, None] = {}
         seen_cookies: set[str] = set()
+        entries, total = 0, None
         while True:
             body = await self._http.request_json("GET", self.url, source=label, params=params)
             for buid in self._page_ids(body, label):
                 ids[buid] = None
+            entries += len(body["resources"]) if "resources" in body else 0
+            if total is None and isinstance(body.get("totalResults"), int):
+                total = body["totalResults"]
             cookie = body.get("cookie")
             if cookie is None or cookie == "":
+                if total is not None and entries < total:
+                    # A listing cut short (a size limit, a lost cookie) must not pass for the
+                    # whole directory: the person flow would delete the people left out.
+                    raise self._http.shape_error(
+                        self.url,
+                        f"listed {entries} of the {total} entries it counted (cut short)",
+                        source=label,
+                    )
                 return list(ids)
             if not isinstance(cookie, str):
                 raise self._http.shape_error(
