@@ -135,25 +135,29 @@ def _lake_error(exc: Exception) -> typer.Exit:
     return fail(str(exc))
 
 
-@db_app.command("init")
-def db_init() -> None:
-    """Apply pending schema migrations (idempotent; safe to run concurrently)."""
+def _on_lake(work):
+    """Run `await work(conn)` on a lake connection; any failure becomes one line and exit 1."""
     import asyncio
-
-    from dataload.lake import MigrationError, init_lake
-    from dataload.lake.filters import ServiceFilterError
 
     async def run():
         conn = await _lake_connection()
         try:
-            return await init_lake(conn)
+            return await work(conn)
         finally:
             await conn.close()
 
     try:
-        setup = asyncio.run(run())
-    except (MigrationError, ServiceFilterError) as exc:
-        raise fail(str(exc)) from None
+        return asyncio.run(run())
+    except Exception as exc:
+        raise _lake_error(exc) from None
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Apply pending schema migrations (idempotent; safe to run concurrently)."""
+    from dataload.lake import init_lake
+
+    setup = _on_lake(init_lake)
     if setup.migrations:
         typer.echo(f"applied {len(setup.migrations)} migrations: {', '.join(setup.migrations)}")
     else:
@@ -174,23 +178,15 @@ def services_sync(
     ),
 ) -> None:
     """Make the curated service filters equal to the services file; re-derive what changed."""
-    import asyncio
     from pathlib import Path
 
-    from dataload.lake.filters import ServiceFilterError, read_services, sync_services
+    from dataload.lake.filters import read_services, sync_services
 
-    async def run():
-        conn = await _lake_connection()
-        try:
-            services = read_services(Path(file) if file else None)
-            return await sync_services(conn, services, source=file or "services file")
-        finally:
-            await conn.close()
+    async def sync(conn):
+        services = read_services(Path(file) if file else None)
+        return await sync_services(conn, services, source=file or "services file")
 
-    try:
-        changes = asyncio.run(run())
-    except ServiceFilterError as exc:
-        raise fail(str(exc)) from None
+    changes = _on_lake(sync)
     for change in changes:
         if change.action != "unchanged":
             typer.echo(f"{change.action:9} {change.domain}.{change.service}")
@@ -201,21 +197,9 @@ def services_sync(
 @services_app.command("list")
 def services_list(domain: str = typer.Argument("person", help="term, course or person")) -> None:
     """List a domain's services with their paths and curated row counts."""
-    import asyncio
-
     from dataload.lake.filters import list_services
 
-    async def run():
-        conn = await _lake_connection()
-        try:
-            return await list_services(conn, domain)
-        finally:
-            await conn.close()
-
-    try:
-        services = asyncio.run(run())
-    except Exception as exc:
-        raise _lake_error(exc) from None
+    services = _on_lake(lambda conn: list_services(conn, domain))
     for service in services:
         typer.echo(f"{service.name} ({service.rows} rows)")
         for path in service.paths:
@@ -235,21 +219,9 @@ def history(
     ),
 ) -> None:
     """Print every version of one record and what changed between consecutive versions."""
-    import asyncio
-
     from dataload.lake.history import diff, record_history
 
-    async def run():
-        conn = await _lake_connection()
-        try:
-            return await record_history(conn, domain, key)
-        finally:
-            await conn.close()
-
-    try:
-        versions = asyncio.run(run())
-    except Exception as exc:
-        raise _lake_error(exc) from None
+    versions = _on_lake(lambda conn: record_history(conn, domain, key))
     if not versions:
         raise fail(f"no {domain} record with key {' '.join(key)} in the lake")
     previous = None
@@ -401,8 +373,9 @@ def serve() -> None:
     """Serve the three daily deployments from this process until Ctrl-C.
 
     term-raw-daily 01:00, course-raw-daily 02:00, person-raw-daily 03:00 (America/New_York),
-    one run at a time each. Needs a Prefect server: set PREFECT_API_URL (`prefect server start`
-    gives one at http://127.0.0.1:4200/api).
+    one run at a time each. Point PREFECT_API_URL at a Prefect server (`prefect server start`
+    gives one at http://127.0.0.1:4200/api) to keep the schedules and see them in the UI;
+    without it they live in a temporary server that ends with this process.
     """
     import os
 

@@ -3,8 +3,8 @@
 Retries live in one place. The source clients retry transient HTTP failures themselves
 (connection errors, timeouts, 5xx, 429 with its Retry-After), with backoff, jitter and a retry
 budget, and never retry auth errors or bad data. Prefect tasks therefore have `retries=0`: a
-second layer would multiply attempts (five per call times three per task) exactly when a
-system is down. The lake writes each batch in one transaction; a database that fails mid-run
+second layer would multiply the client's attempts (DATALOAD_SOURCE_MAX_ATTEMPTS per call)
+exactly when a system is down. The lake writes each batch in one transaction; a database that fails mid-run
 fails the run, which deletes nothing, and the next run reloads cheaply (unchanged records
 are skipped).
 """

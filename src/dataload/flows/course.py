@@ -57,9 +57,9 @@ async def load_term_courses(
 
 async def load_courses(
     snaplogic: SnapLogicCourses, run: LoadRun, term_codes: list[str], settings: Settings
-) -> int:
-    """Every active term's courses, several terms at once; raises the first term that failed
-    once the others have finished (their courses are kept, nothing is deleted)."""
+) -> dict[str, int]:
+    """Every active term's courses, several terms at once (courses per term); raises the first
+    term that failed once the others have finished (their courses are kept, nothing deleted)."""
     lock = asyncio.Lock()
 
     async def one_term(term_code: str) -> int | BaseException:
@@ -74,7 +74,7 @@ async def load_courses(
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if failures:
         raise failures[0]
-    return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+    return dict(zip(term_codes, outcomes, strict=True))  # type: ignore[arg-type]
 
 
 @flow(name="course-raw-flow", log_prints=False)
@@ -85,9 +85,17 @@ async def course_raw_flow() -> LoadReport:
         term_codes = await read_active_terms(session.lake)
         session.note("active terms", len(term_codes))
         snaplogic = await session.client(SnapLogicCourses)
-        courses = await load_courses(snaplogic, session.run, term_codes, settings)
-        session.note("courses", courses)
-        # Only the active terms were asked for: courses of other terms are not gone.
-        await session.finish(complete=True, scope={"term_code": term_codes})
+        per_term = await load_courses(snaplogic, session.run, term_codes, settings)
+        session.note("courses", sum(per_term.values()))
+        # Only the active terms were asked for: courses of other terms are not gone. A term
+        # answered with no course at all is left out too: an empty answer for a term that had
+        # courses is likelier a SnapLogic fault than every course cancelled.
+        answered = [term for term, count in per_term.items() if count]
+        if len(answered) < len(per_term):
+            get_run_logger().warning(
+                "no course for term(s) %s: their stored courses were left as they are",
+                ", ".join(term for term in per_term if term not in answered),
+            )
+        await session.finish(complete=True, scope={"term_code": answered})
     assert session.report is not None
     return session.report

@@ -17,8 +17,9 @@ whatever the number of people: only the list of ids is kept whole. A stage that 
 its client's retries) stops the others, the run is marked failed, nothing is deleted.
 
 SnapLogic is known to answer some people with an empty object: those people are asked for
-again (twice at most). Someone still missing after that makes the snapshot incomplete: the
-people fetched are stored, but nobody is marked deleted on that run.
+again (twice at most). Someone still answered with an empty object after that, or an ID source
+that lists nobody, makes the snapshot incomplete: the people fetched are stored, but nobody is
+marked deleted on that run. Someone a retry leaves out without an empty object is absent.
 """
 
 from __future__ import annotations
@@ -250,6 +251,13 @@ async def person_raw_flow() -> LoadReport:
                 EMPTY_DOCUMENT_RETRIES,
                 ", ".join(people.missing_examples),
             )
-        await session.finish(complete=people.complete)
+        # An ID source that lists nobody is likelier broken than empty: trusting it would
+        # delete everyone only it lists. Such a run loads what came and deletes nobody.
+        silent = [name for name, count in ids.per_source.items() if count == 0]
+        if silent:
+            get_run_logger().warning(
+                "%s listed nobody: stored what came, deleted nobody", ", ".join(silent)
+            )
+        await session.finish(complete=people.complete and not silent)
     assert session.report is not None
     return session.report

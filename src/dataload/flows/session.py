@@ -61,11 +61,13 @@ class LoadSession:
             async with session._stack:
                 try:
                     yield session
+                    if session.summary is None:
+                        raise RuntimeError(
+                            f"the {domain} flow ended without finishing its lake run"
+                        )
                 except BaseException as exc:
                     await session._fail(exc)
                     raise
-                if session.summary is None:
-                    raise RuntimeError(f"the {domain} flow ended without finishing its lake run")
             # Clients are closed (their stats final) before the report is written.
             await session._publish()
         finally:
