@@ -338,9 +338,6 @@ class Lake:
             )
         return LoadRun(self._pool, spec, run_id)
 
-    async def run_summary(self, run_id: int) -> RunSummary:
-        return await run_summary(self._pool, run_id)
-
     async def active_term_codes(self) -> list[str]:
         async with self._pool.acquire() as conn:
             return [r[0] for r in await conn.fetch("SELECT lake.active_term_codes()")]

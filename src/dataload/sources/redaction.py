@@ -1,17 +1,13 @@
-"""Strip secrets from URLs and headers before they reach a log line or an error message."""
+"""Strip secrets from URLs and server text before they reach a log line or an error message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import httpx
 
-__all__ = ["SENSITIVE_HEADERS", "endpoint", "redact_headers", "redact_url", "scrub"]
+__all__ = ["endpoint", "redact_url", "scrub"]
 
-#: Header names (lower case) whose values are credentials.
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"}
-)
 # Query parameter names that carry credentials, e.g. SnapLogic's `bearer_token`.
 _SENSITIVE_PARAM_PARTS = ("token", "key", "pass", "secret", "auth", "sig", "cookie", "session")
 _MASK = "REDACTED"
@@ -40,14 +36,6 @@ def endpoint(url: httpx.URL | str) -> str:
     """The URL to name in messages: scheme, host and path only (no query, no user info)."""
     url = httpx.URL(url)
     return str(url.copy_with(username=None, password=None, query=None, fragment=None))
-
-
-def redact_headers(headers: Mapping[str, str] | httpx.Headers) -> dict[str, str]:
-    """The headers with credential values masked."""
-    return {
-        name: _MASK if name.lower() in SENSITIVE_HEADERS else value
-        for name, value in headers.items()
-    }
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
