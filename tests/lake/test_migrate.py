@@ -10,7 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dataload.lake import db
+from dataload.lake import db, init_lake
+from dataload.lake.filters import sync_services
 from dataload.lake.migrate import MigrationError, available_migrations, migrate
 from dataload.settings import Settings
 
@@ -150,3 +151,16 @@ async def test_two_concurrent_db_init_commands_both_succeed(lake_settings: Setti
     finally:
         await conn.close()
     assert count == len(available_migrations())
+
+
+async def test_only_a_new_lake_gets_the_shipped_services(lake_conn):
+    created = await init_lake(lake_conn)
+    await sync_services(lake_conn, {"course": {}})  # removed on purpose
+
+    again = await init_lake(lake_conn)
+
+    assert {change.domain for change in created.seeded} == {"term", "course", "person"}
+    assert again.migrations == [] and again.seeded == []
+    assert not await lake_conn.fetchval(
+        "SELECT count(*) FROM course_curated.course_schema_service_filters"
+    )

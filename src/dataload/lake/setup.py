@@ -15,9 +15,15 @@ __all__ = ["LakeSetup", "init_lake"]
 @dataclass(frozen=True)
 class LakeSetup:
     migrations: list[str]  # labels of the migrations applied now
-    seeded: list[ServiceChange]  # shipped services added to domains that had none
+    seeded: list[ServiceChange]  # shipped services given to a lake created now
 
 
 async def init_lake(conn: asyncpg.Connection) -> LakeSetup:
-    """Apply pending migrations, then give service-less domains the shipped services."""
-    return LakeSetup(await migrate(conn), await seed_services(conn))
+    """Apply pending migrations; a lake created now also gets the shipped services.
+
+    Only a new lake is seeded: a domain whose services were all removed on purpose (with
+    `dataload services sync`) must not get them back at the next run.
+    """
+    applied = await migrate(conn)
+    created = bool(applied) and applied[0].startswith("V0001__")
+    return LakeSetup(applied, await seed_services(conn) if created else [])
