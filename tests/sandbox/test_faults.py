@@ -105,6 +105,18 @@ async def test_error_body_fault_is_a_200_carrying_the_systems_error(client, conf
     assert answers["vds.search"].json()["httpStatus"] == 500
 
 
+async def test_empty_fault_is_a_well_formed_answer_that_lists_nothing(client, config):
+    config.faults.empty_rate = 1.0
+    answers = await call_every_endpoint(client)
+    assert {r.status_code for r in answers.values()} == {200}
+    query = answers["peoplesoft.BU_TERM_QRY"].json()
+    assert query["status"] == "success" and query["data"]["query"]["rows"] == []
+    assert query["data"]["query"]["queryname"] == "BU_TERM_QRY"
+    assert answers["snaplogic.course"].json() == answers["snaplogic.person"].json() == []
+    assert answers["sap.employees"].json() == {"ET_EMP_LIST": []}
+    assert answers["vds.search"].json()["resources"] == []
+
+
 async def test_wrong_credentials_everywhere_are_refused(client, config):
     config.credentials.peoplesoft_password = "rotated"
     config.credentials.snaplogic_course_key = "rotated"

@@ -94,8 +94,17 @@ class Faults:
     html_login_rate: float = 0.0  # 200 with an HTML single-sign-on page
     unauthorized_rate: float = 0.0  # 401 whatever the credentials
     error_body_rate: float = 0.0  # 200 whose JSON body is the system's error (status "fail")
+    empty_rate: float = 0.0  # 200 with a well-formed answer that lists nothing
 
-    KINDS = ("http_5xx", "hang", "malformed_json", "html_login", "unauthorized", "error_body")
+    KINDS = (
+        "http_5xx",
+        "hang",
+        "malformed_json",
+        "html_login",
+        "unauthorized",
+        "error_body",
+        "empty",
+    )
 
     def draw(self, rng: random.Random) -> str | None:
         """The fault to serve for one request, or None."""

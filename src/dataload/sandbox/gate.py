@@ -130,7 +130,7 @@ class Gate:
                 fault = config.faults_for(endpoint).draw(self._rng)
                 if fault:
                     self.stats.fault(endpoint, fault)
-                    response = await self._fault(fault, system)
+                    response = await self._fault(fault, system, endpoint)
                 else:
                     response = await answer() if authorized else system.unauthorized()
             status = response.status_code
@@ -138,7 +138,7 @@ class Gate:
         finally:
             self.stats.leave(endpoint, status)
 
-    async def _fault(self, fault: str, system: System) -> Response:
+    async def _fault(self, fault: str, system: System, endpoint: str) -> Response:
         if fault == "http_5xx":
             return system.server_error(self._rng.choice((500, 502, 503)))
         if fault == "hang":
@@ -154,4 +154,6 @@ class Gate:
             return system.login_page()
         if fault == "error_body":
             return system.error_in_success()
+        if fault == "empty":
+            return system.empty(endpoint)
         return system.unauthorized()

@@ -67,6 +67,18 @@ class System:
         """HTTP 200 carrying an error body, as gateways do when the backend fails."""
         return json_response(self._error_body(500, f"{self.name} backend error"), 200)
 
+    def empty(self, endpoint: str) -> Response:
+        """HTTP 200 with a well-formed answer that lists nothing (a source gone quiet)."""
+        if self.name == "peoplesoft":
+            query = endpoint.partition(".")[2]
+            rows = {"numrows": 0, "queryname": query, "rows": []}
+            return json_response({"status": "success", "data": {"query": rows}}, 200)
+        if self.name == "sap":
+            return json_response({"ET_EMP_LIST": []}, 200)
+        if self.name == "vds":
+            return json_response({"httpStatus": 200, "totalResults": 0, "resources": []}, 200)
+        return json_response([], 200)
+
     def unauthorized(self) -> Response:
         headers = {"WWW-Authenticate": self.challenge} if self.challenge else None
         return self.error(401, "Authentication failed: invalid credentials", headers)
