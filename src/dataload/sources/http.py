@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import orjson
@@ -30,6 +30,9 @@ from dataload.sources.errors import (
 )
 from dataload.sources.redaction import endpoint, redact_url, scrub
 from dataload.sources.retry import RetryPolicy, parse_retry_after, retrying
+
+if TYPE_CHECKING:
+    from dataload.settings import Settings
 
 __all__ = ["ClientStats", "SourceClient", "SourceHttp", "require_url", "server_message", "timeouts"]
 
@@ -341,6 +344,20 @@ class SourceClient:
     """Base of the four clients: async context manager over one `SourceHttp`, with its stats."""
 
     _http: SourceHttp
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """A client configured from the settings; keyword `overrides` replace any option."""
+        options = {
+            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
+            **cls.settings_options(settings),
+        }
+        return cls(**(options | overrides))
+
+    @classmethod
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        """The constructor options this client takes from the settings."""
+        raise NotImplementedError
 
     @property
     def stats(self) -> ClientStats:

@@ -9,7 +9,7 @@ Field names may carry a record alias (`A.STRM`); rows come out with it removed (
 from __future__ import annotations
 
 import re
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -83,17 +83,14 @@ class PeopleSoft(SourceClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
-        """A client for the configured gateway; keyword `overrides` replace constructor defaults."""
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "base_url": settings.people_soft_base_url,
             "user": settings.people_soft_user,
             "password": settings.people_soft_pass.get_secret_value(),
             "max_connections": settings.psquery_concurrency,
-            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
             "timeout": timeouts(read=settings.peoplesoft_timeout_s),
         }
-        return cls(**(options | overrides))
 
     def query_url(self, name: str, prompts: dict[str, str] | None = None) -> str:
         """The full URL of query `name` with its prompts (names and values, in matching order)."""

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -49,14 +49,11 @@ class Sap(SourceClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
-        """A client for the configured endpoint; keyword `overrides` replace constructor defaults."""
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "url": settings.sap_url,
             "key": settings.sap_key.get_secret_value(),
-            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
         }
-        return cls(**(options | overrides))
 
     async def active_employee_ids(self) -> list[str]:
         """BUIDs of employees with EMP_STATUS "3 - Active", de-duplicated, in the order listed."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import httpx
 
@@ -125,17 +125,14 @@ class _SnapLogicTask(SourceClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
-        """A client for the configured task; keyword `overrides` replace constructor defaults."""
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "url": getattr(settings, f"snaplogic_{cls.task}_url"),
             "key": getattr(settings, f"snaplogic_{cls.task}_key").get_secret_value(),
             "cs_env": settings.cs_env,
             "max_connections": settings.snaplogic_concurrency,
-            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
             "timeout": timeouts(read=settings.snaplogic_timeout_s),
         }
-        return cls(**(options | overrides))
 
 
 class SnapLogicCourses(_SnapLogicTask):

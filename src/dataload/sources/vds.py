@@ -8,7 +8,7 @@ present and not null, sending it back (`&cookie=..`) gives the next page.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -56,16 +56,13 @@ class Vds(SourceClient):
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
-        """A client for the configured directory; keyword `overrides` replace constructor defaults."""
-        options: dict[str, Any] = {
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        return {
             "url": settings.vds_url,
             "username": settings.vds_username,
             "password": settings.vds_password.get_secret_value(),
             "base_dn": settings.vds_base_dn,
-            "retry": RetryPolicy(max_attempts=settings.source_max_attempts),
         }
-        return cls(**(options | overrides))
 
     async def person_ids(self, affiliation: str) -> list[str]:
         """BUIDs of people whose primary affiliation is `affiliation`, over every page,
