@@ -1,7 +1,7 @@
 """Benchmark of the lake's write path against the physical limit and the per-row trigger design.
 
     uv run python benchmarks/lake_load.py [--people 5000] [--per-row-people 100] [--batch 1000]
-                                          [--concurrency 2] [--repeat 3] [--baseline 10]
+                                          [--concurrency 2] [--repeat 3]
 
 Runs against the server POSTGRES_* names (or the embedded one), in databases of its own that
 it drops at the end. Records are deterministic person documents of about 5 KB, nested like
@@ -12,9 +12,7 @@ Workloads, each timed from Python dicts to committed rows:
 - per-row design: BEFORE INSERT compares with the latest version, AFTER INSERT upserts the
   current row and derives every service with a recursive PL/pgSQL filter, row by row;
 - ours: Lake.load in batches on a fresh lake: first load, reload unchanged, reload with 10%
-  changed; and the same on a lake migrated only up to --baseline (V0010: the filter tree was
-  interpreted; generated code from V0011 on), so that a change to the write path is measured
-  against what it replaces in the same run.
+  changed.
 The machine is usually shared: COPY and the lake workloads run --repeat times, interleaved,
 and the best time of each is kept.
 """
@@ -25,11 +23,9 @@ import argparse
 import asyncio
 import copy
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,7 +33,6 @@ import orjson
 
 from dataload.lake import Lake, db, migrate
 from dataload.lake.filters import read_services, sync_services
-from dataload.lake.migrate import available_migrations
 from dataload.settings import Settings
 
 FIRST = ("Ana", "Ben", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kai")
@@ -327,15 +322,7 @@ async def ours(lake: Lake, docs: list[dict[str, Any]], batch: int, concurrency: 
 
     run = await lake.start_run("person", flow="benchmark")
     await run.load_stream(batches(), concurrency=concurrency)
-    # The run stays open: ending it is not the write path, and a --baseline lake may not
-    # know the finish_run of today's Python.
-
-
-def migrations_up_to(version: int, folder: Path) -> Path:
-    """A folder holding the lake's migrations 1..version (an earlier state of the lake)."""
-    for migration in available_migrations()[:version]:
-        (folder / f"{migration.label}.sql").write_text(migration.sql, encoding="utf-8")
-    return folder
+    # The run stays open: ending it is not the write path.
 
 
 class Databases:
@@ -365,14 +352,12 @@ class Databases:
             await admin.close()
 
 
-async def lake_template(
-    databases: Databases, services: dict[str, Any], folder: Path | None = None
-) -> str:
+async def lake_template(databases: Databases, services: dict[str, Any]) -> str:
     """A migrated database with the shipped services, to clone fresh lakes from."""
     settings = await databases.create()
     conn = await db.connect(settings)
     try:
-        await migrate(conn, folder=folder)
+        await migrate(conn)
         await sync_services(conn, services)
     finally:
         await conn.close()
@@ -411,11 +396,7 @@ async def main(args: argparse.Namespace) -> None:
     changed_docs = [changed(d, n) if n % step == 0 else d for n, d in enumerate(docs)]
     n = len(docs)
     try:
-        current = await lake_template(databases, services)
-        with tempfile.TemporaryDirectory() as folder:
-            baseline = await lake_template(
-                databases, services, migrations_up_to(args.baseline, Path(folder))
-            )
+        template = await lake_template(databases, services)
         settings = await databases.create()
         pool = await db.create_pool(settings, min_size=2, max_size=max(2, args.concurrency + 1))
         try:
@@ -434,20 +415,17 @@ async def main(args: argparse.Namespace) -> None:
                 server = await conn.fetchval("SHOW server_version")
             small = docs[: args.per_row_people]
             per_row_s = await timed(lambda: per_row(pool, small))
-            # Every other workload is repeated, the lakes' turns interleaved, and the best time
-            # kept: the machine is shared, and the best run is the one least disturbed.
+            # Every other workload is repeated, COPY's and the lake's turns interleaved, and the
+            # best time kept: the machine is shared, and the best run is the one least disturbed.
             copy_s: list[float] = []
-            runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+            runs: list[dict[str, float]] = []
             for _ in range(args.repeat):
                 async with pool.acquire() as conn:
                     await conn.execute("TRUNCATE bench_plain")
                 copy_s.append(
                     await timed(lambda: plain_copy(pool, docs, args.batch, args.concurrency))
                 )
-                for which, template in (("baseline", baseline), ("current", current)):
-                    runs[which].append(
-                        await lake_workloads(databases, template, docs, changed_docs, args)
-                    )
+                runs.append(await lake_workloads(databases, template, docs, changed_docs, args))
         finally:
             await pool.close()
     finally:
@@ -457,15 +435,8 @@ async def main(args: argparse.Namespace) -> None:
         ("plain COPY into a bare jsonb table", n, min(copy_s)),
         ("per-row trigger design, first load", len(small), per_row_s),
     ]
-    for workload in runs["current"][0]:
-        rows.append(
-            (
-                f"V{args.baseline:04d} lake: {workload}",
-                n,
-                min(r[workload] for r in runs["baseline"]),
-            )
-        )
-        rows.append((f"ours: {workload}", n, min(r[workload] for r in runs["current"])))
+    for workload in runs[0]:
+        rows.append((f"ours: {workload}", n, min(r[workload] for r in runs)))
     copy_rate = n / min(copy_s)
     per_row_rate = len(small) / per_row_s
     print(
@@ -493,10 +464,4 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2, help="batches in flight at once")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each workload; best kept")
-    parser.add_argument(
-        "--baseline",
-        type=int,
-        default=10,
-        help="also load a lake migrated only up to this migration (V0010: filters interpreted)",
-    )
     asyncio.run(main(parser.parse_args()))

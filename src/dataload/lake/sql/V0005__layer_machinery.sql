@@ -40,16 +40,24 @@ END
 $$;
 
 -- Statement-level AFTER INSERT on <d>_raw.<d>_data (TG_ARGV[0] = domain): bring xform and
--- curated up to date for the keys of the statement.
+-- curated up to date for the keys of the statement. Each record is walked once for all the
+-- services, by the domain's walker in lake.walkers; a domain installed without one (by
+-- lake.install_domain, whose filters never changed since) gets it compiled here.
 CREATE FUNCTION lake.raw_propagate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     d lake.domains := lake.domain(TG_ARGV[0]);
     k text := lake.key_list(d.key_columns);
+    w lake.walkers;
 BEGIN
+    SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
+    IF NOT FOUND THEN  -- a domain installed after V0011 whose filters never changed
+        PERFORM lake.compile_walker(d.domain);
+        SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
+    END IF;
     EXECUTE format($sql$
         WITH latest AS MATERIALIZED (
-            -- plain: the payload decompressed once, for the filters (data stays as stored,
+            -- plain: the payload decompressed once, for the walker (data stays as stored,
             -- so that xform and the full service reuse its compressed bytes).
             SELECT DISTINCT ON (%2$s) %2$s, %3$I AS data, %3$I || '{}' AS plain, deleted,
                    content_hash, exact_hash, raw_id, dl_insert_date
@@ -72,45 +80,46 @@ BEGIN
             SET deleted_at = gone.dl_insert_date, modified_date = gone.dl_insert_date,
                 raw_id = gone.raw_id
             FROM gone WHERE %5$s AND x.deleted_at IS NULL),
-        services AS MATERIALIZED (
-            SELECT array_agg(service ORDER BY service) AS names,
-                   lake.service_steps(array_agg(compiled ORDER BY service)) AS tree
-            FROM %1$I_curated.%6$I),
-        filtered AS MATERIALIZED (
+        walked AS MATERIALIZED (
             -- One walk per record for all services.
-            SELECT l.*, s.names, lake.filter_steps(l.plain, s.tree, $1) AS kept
-            FROM live AS l CROSS JOIN services AS s),
+            SELECT %6$s, l.dl_insert_date, lake.%7$I(l.plain) AS kept FROM live AS l),
         derived AS MATERIALIZED (
-            SELECT 'full' AS service, %7$s, l.dl_insert_date, l.data FROM live AS l
+            SELECT 'full' AS service, %6$s, l.dl_insert_date, l.data FROM live AS l
             UNION ALL
-            SELECT f.names[n], %11$s, f.dl_insert_date, lake.curated_copy(f.kept, n)
-            FROM filtered AS f CROSS JOIN generate_series(1, cardinality(f.names)) AS n),
+            SELECT $1[n], %8$s, f.dl_insert_date,
+                   CASE WHEN f.kept[cardinality($1) + n] IS NOT NULL THEN f.kept[n]::jsonb END
+            FROM walked AS f CROSS JOIN generate_series(1, cardinality($1)) AS n),
         upsert_curated AS (
-            INSERT INTO %1$I_curated.%8$I AS c (service, %2$s, %3$I, modified_date)
+            INSERT INTO %1$I_curated.%9$I AS c (service, %2$s, %3$I, modified_date)
             SELECT service, %2$s, data, dl_insert_date FROM derived
             WHERE data IS NOT NULL ORDER BY service, %2$s
             ON CONFLICT (service, %2$s) DO UPDATE
             SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
             WHERE c.%3$I IS DISTINCT FROM excluded.%3$I),
         drop_gone AS (
-            DELETE FROM %1$I_curated.%8$I AS c USING gone WHERE %9$s)
-        DELETE FROM %1$I_curated.%8$I AS c
-        USING derived WHERE derived.data IS NULL AND c.service = derived.service AND %10$s
+            DELETE FROM %1$I_curated.%9$I AS c USING gone WHERE %10$s)
+        DELETE FROM %1$I_curated.%9$I AS c
+        USING derived WHERE derived.data IS NULL AND c.service = derived.service AND %11$s
         $sql$,
         d.domain, k, d.domain || '_data', 'current_' || d.domain || '_data',
-        lake.key_match(d.key_columns, 'x', 'gone'),
-        d.domain || '_schema_service_filters', lake.key_list(d.key_columns, 'l'),
-        d.domain || '_data_by_service', lake.key_match(d.key_columns, 'c', 'gone'),
-        lake.key_match(d.key_columns, 'c', 'derived'), lake.key_list(d.key_columns, 'f'))
-    USING d.key_fields;
+        lake.key_match(d.key_columns, 'x', 'gone'), lake.key_list(d.key_columns, 'l'),
+        w.walker, lake.key_list(d.key_columns, 'f'), d.domain || '_data_by_service',
+        lake.key_match(d.key_columns, 'c', 'gone'), lake.key_match(d.key_columns, 'c', 'derived'))
+    USING w.services;
     IF d.on_change IS NOT NULL THEN
         EXECUTE format('SELECT %s()', d.on_change);
     END IF;
     RETURN NULL;
 END
 $$
--- A batch's decompressed payloads and filtered copies are held in memory, not spilled.
-SET work_mem = '64MB';
+-- A batch's decompressed payloads and filtered copies are held in memory, not spilled. No JIT
+-- compilation, here and in lake.derive_service: their cost estimates grow with the curated
+-- table (a hash join over it for deleted keys), and past jit_above_cost (100000 by default: a
+-- curated table of a few million rows) PostgreSQL would compile every statement's
+-- expressions: with JIT forced on, a COPY of 250 people took 2.3-3.5 s instead of 0.6-0.7 s.
+-- Their time goes to function calls and JSON, which JIT does not speed up.
+SET work_mem = '64MB'
+SET jit = off;
 
 -- BEFORE INSERT on raw for rows that come without a content hash (written from psql; the
 -- loader always sends one): compute it, and skip the row if it equals the current version,
@@ -136,39 +145,55 @@ END
 $$;
 
 -- Re-derive one service of a domain for every current record, set-based: rows whose filtered
--- copy changed are rewritten, rows that no longer hold anything are removed, and a service that
--- no longer exists loses all its rows.
+-- copy changed are rewritten, rows that no longer hold anything are removed. This walks every
+-- current record: with a walker of that service alone (in the session's pg_temp, like
+-- lake.filter_record) rather than the domain's walker of all services, a services sync that
+-- changes k services walks k times one service, not k times all of them. The paths come from
+-- the filters table, as the service now stands; a service that no longer exists loses all its
+-- rows. No JIT, for the reason given at lake.raw_propagate.
 CREATE FUNCTION lake.derive_service(domain_name text, service_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    d lake.domains := lake.domain(domain_name);
-    k text := lake.key_list(d.key_columns);
+    d        lake.domains := lake.domain(domain_name);
+    k        text := lake.key_list(d.key_columns);
+    compiled jsonb;
+    walker   text;
 BEGIN
+    EXECUTE format('SELECT compiled FROM %I.%I WHERE service = $1',
+                   d.domain || '_curated', d.domain || '_schema_service_filters')
+        INTO compiled USING service_name;
+    IF compiled IS NULL THEN
+        EXECUTE format('DELETE FROM %I.%I WHERE service = $1',
+                       d.domain || '_curated', d.domain || '_data_by_service')
+            USING service_name;
+        RETURN;
+    END IF;
+    walker := format('pg_temp.%I', lake.ensure_walker('pg_temp', ARRAY[compiled], d.key_fields));
     EXECUTE format($sql$
-        WITH service AS MATERIALIZED (
-            SELECT lake.service_steps(ARRAY[compiled]) AS tree
-            FROM %1$I_curated.%5$I WHERE service = $1),
-        derived AS MATERIALIZED (
-            SELECT %2$s,
-                   lake.curated_copy(lake.filter_steps(x.%3$I || '{}', s.tree, $2), 1) AS data
-            FROM %1$I_xform.%4$I AS x CROSS JOIN service AS s
+        WITH walked AS MATERIALIZED (
+            SELECT %2$s, %8$s(x.%3$I || '{}') AS kept
+            FROM %1$I_xform.%4$I AS x
             WHERE x.deleted_at IS NULL),
+        derived AS MATERIALIZED (
+            SELECT %6$s, CASE WHEN kept[2] IS NOT NULL THEN kept[1]::jsonb END AS data
+            FROM walked),
         upserted AS (
-            INSERT INTO %1$I_curated.%6$I AS c (service, %7$s, %3$I, modified_date)
-            SELECT $1, %7$s, data, now() FROM derived WHERE data IS NOT NULL ORDER BY %7$s
-            ON CONFLICT (service, %7$s) DO UPDATE
+            INSERT INTO %1$I_curated.%5$I AS c (service, %6$s, %3$I, modified_date)
+            SELECT $1, %6$s, data, now() FROM derived WHERE data IS NOT NULL ORDER BY %6$s
+            ON CONFLICT (service, %6$s) DO UPDATE
             SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
             WHERE c.%3$I IS DISTINCT FROM excluded.%3$I)
-        DELETE FROM %1$I_curated.%6$I AS c
+        DELETE FROM %1$I_curated.%5$I AS c
         WHERE c.service = $1
-          AND NOT EXISTS (SELECT FROM derived WHERE derived.data IS NOT NULL AND %8$s)
+          AND NOT EXISTS (SELECT FROM derived WHERE derived.data IS NOT NULL AND %7$s)
         $sql$,
         d.domain, lake.key_list(d.key_columns, 'x'), d.domain || '_data',
-        'current_' || d.domain || '_data', d.domain || '_schema_service_filters',
-        d.domain || '_data_by_service', k, lake.key_match(d.key_columns, 'c', 'derived'))
-    USING service_name, d.key_fields;
+        'current_' || d.domain || '_data', d.domain || '_data_by_service', k,
+        lake.key_match(d.key_columns, 'c', 'derived'), walker)
+    USING service_name;
 END
-$$;
+$$
+SET jit = off;
 
 -- BEFORE INSERT OR UPDATE on a filters table: validate and compile the paths.
 CREATE FUNCTION lake.filter_compile() RETURNS trigger
@@ -180,11 +205,12 @@ BEGIN
 END
 $$;
 
--- AFTER INSERT, UPDATE or DELETE on a filters table (TG_ARGV[0] = domain): re-derive what
--- changed, and only that.
+-- AFTER INSERT, UPDATE or DELETE on a filters table (TG_ARGV[0] = domain): compile the
+-- domain's walker anew, then re-derive what changed, and only that.
 CREATE FUNCTION lake.filter_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM lake.compile_walker(TG_ARGV[0]);
     IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR OLD.service <> NEW.service) THEN
         PERFORM lake.derive_service(TG_ARGV[0], OLD.service);
     END IF;

@@ -1,18 +1,45 @@
--- Walkers, second form: one function per node of the merged tree (no dispatch on a node number
--- at every call), and whether a service's part is meaningful worked out during the walk (no
--- JSON path query over every curated copy afterwards).
+-- Service filters compiled to code. Interpreting the merged path tree costs about ten PL/pgSQL
+-- expressions per step of the tree; generating, from the validated paths, PL/pgSQL functions
+-- in which every step is spelled out (constant keys, one concat_ws per service and object)
+-- walks a 5 KB person about 3x faster.
 --
--- A node function takes a JSON value and returns an array of 2 x S entries for S services:
--- entry s is service s's part of the value as JSON text (NULL: nothing left), entry S + s is
--- 't' when that part holds a string, number or boolean (at the root: not counting the key
--- fields), else NULL. The functions of a walker are named walk_<hash>_<node>; the root is
--- node 1, and lake.walkers.walker names it.
+-- A walker is one function per node of the merged tree of a domain's services (no dispatch on
+-- a node number at every call), and whether a service's part is meaningful is worked out
+-- during the walk (no JSON path query over every curated copy afterwards). A node function
+-- takes a JSON value and returns an array of 2 x S entries for S services: entry s is service
+-- s's part of the value as JSON text (NULL: nothing left), entry S + s is 't' when that part
+-- holds a string, number or boolean (at the root: not counting the key fields), else NULL.
+-- Objects go key by key; an array applies the same node to each element and drops the
+-- elements that keep nothing; anything else keeps nothing. The functions of a walker are named
+-- walk_<hash>_<node>; the root is node 1, and lake.walkers.walker names it.
+--
+-- A walker is named after a hash of what it was generated from and never changes: a load that
+-- started with one walker finishes with it, whatever a concurrent filter change does. The
+-- current walker of each domain, with the service names in position order, is in lake.walkers.
 
-DROP FUNCTION lake.filter_record(jsonb, jsonb, text[]);
-DROP FUNCTION lake.curated_data(jsonb, text[]);
-DROP FUNCTION lake.ensure_walker(text, jsonb[]);
-DROP FUNCTION lake.walker_source(text, jsonb[]);
-DROP FUNCTION lake.walker_nodes(text, jsonb[], int);
+CREATE TABLE lake.walkers (
+    domain   text PRIMARY KEY REFERENCES lake.domains,
+    walker   text NOT NULL,    -- function name in schema lake
+    services text[] NOT NULL   -- service n is position n of the walker's result
+);
+
+-- A literal JSON key with its colon, as SQL text: '"key":'.
+CREATE FUNCTION lake.walker_key(key text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN quote_literal(to_jsonb(key)::text || ':');
+
+-- concat_ws(',', pieces...) as SQL text, in groups within the 100-argument limit.
+CREATE FUNCTION lake.walker_concat(pieces text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    IF cardinality(pieces) <= 90 THEN
+        RETURN format('concat_ws('','', %s)', array_to_string(pieces, ', '));
+    END IF;
+    RETURN lake.walker_concat(ARRAY(
+        SELECT format('nullif(%s, '''')', lake.walker_concat(pieces[g * 90 + 1 : g * 90 + 90]))
+        FROM generate_series(0, (cardinality(pieces) - 1) / 90) AS g ORDER BY g));
+END
+$$;
 
 -- 't' when a value is a string, number or boolean, or holds one; else NULL (absent included).
 CREATE FUNCTION lake.value_flag(value jsonb) RETURNS text
@@ -170,7 +197,7 @@ $$;
 -- Make lake.walkers' entry of a domain match its filters table (called when a filter changes).
 -- Walkers no domain uses are dropped, except the one just replaced, which a load that started
 -- before this change may still be running.
-CREATE OR REPLACE FUNCTION lake.compile_walker(domain_name text) RETURNS void
+CREATE FUNCTION lake.compile_walker(domain_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d        lake.domains := lake.domain(domain_name);
@@ -214,129 +241,5 @@ BEGIN
                    lake.ensure_walker('pg_temp', ARRAY[compiled], key_fields))
         INTO kept USING record;
     RETURN CASE WHEN kept[2] IS NOT NULL THEN kept[1]::jsonb END;
-END
-$$;
-
--- Propagation, as in V0011, with a walker of this form.
-CREATE OR REPLACE FUNCTION lake.raw_propagate() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    d lake.domains := lake.domain(TG_ARGV[0]);
-    k text := lake.key_list(d.key_columns);
-    w lake.walkers;
-BEGIN
-    SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
-    IF NOT FOUND THEN  -- a domain installed after V0011 whose filters never changed
-        PERFORM lake.compile_walker(d.domain);
-        SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
-    END IF;
-    EXECUTE format($sql$
-        WITH latest AS MATERIALIZED (
-            -- plain: the payload decompressed once, for the walker (data stays as stored,
-            -- so that xform and the full service reuse its compressed bytes).
-            SELECT DISTINCT ON (%2$s) %2$s, %3$I AS data, %3$I || '{}' AS plain, deleted,
-                   content_hash, exact_hash, raw_id, dl_insert_date
-            FROM new_rows
-            ORDER BY %2$s, raw_id DESC),
-        live AS (SELECT * FROM latest WHERE NOT deleted),
-        gone AS (SELECT * FROM latest WHERE deleted),
-        upsert_xform AS (
-            INSERT INTO %1$I_xform.%4$I AS x
-                (%2$s, %3$I, content_hash, exact_hash, raw_id, modified_date)
-            SELECT %2$s, data, content_hash, exact_hash, raw_id, dl_insert_date
-            FROM live ORDER BY %2$s
-            ON CONFLICT (%2$s) DO UPDATE
-            SET %3$I = excluded.%3$I, content_hash = excluded.content_hash,
-                exact_hash = excluded.exact_hash,
-                raw_id = excluded.raw_id, modified_date = excluded.modified_date,
-                deleted_at = NULL),
-        mark_deleted AS (
-            UPDATE %1$I_xform.%4$I AS x
-            SET deleted_at = gone.dl_insert_date, modified_date = gone.dl_insert_date,
-                raw_id = gone.raw_id
-            FROM gone WHERE %5$s AND x.deleted_at IS NULL),
-        walked AS MATERIALIZED (
-            -- One walk per record for all services.
-            SELECT %6$s, l.dl_insert_date, lake.%7$I(l.plain) AS kept FROM live AS l),
-        derived AS MATERIALIZED (
-            SELECT 'full' AS service, %6$s, l.dl_insert_date, l.data FROM live AS l
-            UNION ALL
-            SELECT $1[n], %8$s, f.dl_insert_date,
-                   CASE WHEN f.kept[cardinality($1) + n] IS NOT NULL THEN f.kept[n]::jsonb END
-            FROM walked AS f CROSS JOIN generate_series(1, cardinality($1)) AS n),
-        upsert_curated AS (
-            INSERT INTO %1$I_curated.%9$I AS c (service, %2$s, %3$I, modified_date)
-            SELECT service, %2$s, data, dl_insert_date FROM derived
-            WHERE data IS NOT NULL ORDER BY service, %2$s
-            ON CONFLICT (service, %2$s) DO UPDATE
-            SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
-            WHERE c.%3$I IS DISTINCT FROM excluded.%3$I),
-        drop_gone AS (
-            DELETE FROM %1$I_curated.%9$I AS c USING gone WHERE %10$s)
-        DELETE FROM %1$I_curated.%9$I AS c
-        USING derived WHERE derived.data IS NULL AND c.service = derived.service AND %11$s
-        $sql$,
-        d.domain, k, d.domain || '_data', 'current_' || d.domain || '_data',
-        lake.key_match(d.key_columns, 'x', 'gone'), lake.key_list(d.key_columns, 'l'),
-        w.walker, lake.key_list(d.key_columns, 'f'), d.domain || '_data_by_service',
-        lake.key_match(d.key_columns, 'c', 'gone'), lake.key_match(d.key_columns, 'c', 'derived'))
-    USING w.services;
-    IF d.on_change IS NOT NULL THEN
-        EXECUTE format('SELECT %s()', d.on_change);
-    END IF;
-    RETURN NULL;
-END
-$$
-SET work_mem = '64MB';
-
--- Re-derive one service of a domain for every current record, as in V0011, with a walker of
--- this form (a service the walker does not know keeps nothing: its rows are removed).
-CREATE OR REPLACE FUNCTION lake.derive_service(domain_name text, service_name text) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    d lake.domains := lake.domain(domain_name);
-    k text := lake.key_list(d.key_columns);
-    w lake.walkers;
-BEGIN
-    PERFORM lake.compile_walker(d.domain)
-    WHERE NOT EXISTS (SELECT FROM lake.walkers WHERE domain = d.domain);
-    SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
-    EXECUTE format($sql$
-        WITH walked AS MATERIALIZED (
-            SELECT %2$s, lake.%8$I(x.%3$I || '{}') AS kept
-            FROM %1$I_xform.%4$I AS x
-            WHERE x.deleted_at IS NULL AND array_position($2, $1) IS NOT NULL),
-        derived AS MATERIALIZED (
-            SELECT %6$s, CASE WHEN kept[cardinality($2) + array_position($2, $1)] IS NOT NULL
-                              THEN kept[array_position($2, $1)]::jsonb END AS data
-            FROM walked),
-        upserted AS (
-            INSERT INTO %1$I_curated.%5$I AS c (service, %6$s, %3$I, modified_date)
-            SELECT $1, %6$s, data, now() FROM derived WHERE data IS NOT NULL ORDER BY %6$s
-            ON CONFLICT (service, %6$s) DO UPDATE
-            SET %3$I = excluded.%3$I, modified_date = excluded.modified_date
-            WHERE c.%3$I IS DISTINCT FROM excluded.%3$I)
-        DELETE FROM %1$I_curated.%5$I AS c
-        WHERE c.service = $1
-          AND NOT EXISTS (SELECT FROM derived WHERE derived.data IS NOT NULL AND %7$s)
-        $sql$,
-        d.domain, lake.key_list(d.key_columns, 'x'), d.domain || '_data',
-        'current_' || d.domain || '_data', d.domain || '_data_by_service', k,
-        lake.key_match(d.key_columns, 'c', 'derived'), w.walker)
-    USING service_name, w.services;
-END
-$$;
-
--- Walkers of the new form for every domain; those of V0011 go.
-SELECT lake.compile_walker(domain) FROM lake.domains ORDER BY domain;
-DO $$
-DECLARE
-    old regprocedure;
-BEGIN
-    FOR old IN SELECT p.oid::regprocedure FROM pg_proc AS p
-               WHERE p.pronamespace = 'lake'::regnamespace AND p.proname LIKE 'walk\_%'
-                 AND p.pronargs = 2 LOOP
-        EXECUTE format('DROP FUNCTION %s', old);
-    END LOOP;
 END
 $$;

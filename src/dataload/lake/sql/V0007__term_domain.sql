@@ -56,3 +56,6 @@ LANGUAGE sql AS $$
 $$;
 
 UPDATE lake.domains SET on_change = 'lake.refresh_active_terms'::regproc WHERE domain = 'term';
+
+-- Its walker, for the services it has so far (none); each change of its filters compiles it anew.
+SELECT lake.compile_walker('term');
