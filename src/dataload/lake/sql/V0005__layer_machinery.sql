@@ -51,7 +51,7 @@ DECLARE
     w lake.walkers;
 BEGIN
     SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
-    IF NOT FOUND THEN  -- a domain installed after V0011 whose filters never changed
+    IF NOT FOUND THEN  -- a domain whose walker was never compiled
         PERFORM lake.compile_walker(d.domain);
         SELECT * INTO w FROM lake.walkers WHERE domain = d.domain;
     END IF;
