@@ -17,13 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dataload.demo.prefect_server import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -44,7 +40,7 @@ class Demo:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.port = _free_port()
+        self.port = free_port()
         self.database = f"dataload_demo_test_{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, "DATALOAD_HOME": str(home), "COLUMNS": "120"}
         self.env.pop("PREFECT_API_URL", None)

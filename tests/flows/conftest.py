@@ -10,23 +10,18 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+# Imports no Prefect module, so it may come before the environment is set below.
+from dataload.demo.prefect_server import free_port
 
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="dataload-prefect-test-"))
 atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # also when no test used it
-_PREFECT_PORT = _free_port()
+_PREFECT_PORT = free_port()
 os.environ["PREFECT_HOME"] = str(_PREFECT_HOME / "client")
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{_PREFECT_PORT}/api"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

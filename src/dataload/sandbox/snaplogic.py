@@ -8,7 +8,7 @@ is unknown or gone today is simply absent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import orjson
@@ -51,33 +51,24 @@ def _api_key(request: Request) -> str | None:
 def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
     builders = _Builders()
 
-    async def course(request: Request) -> Response:
-        authorized = matches(_api_key(request), config.credentials.snaplogic_course_key)
+    def task(endpoint: str, key: Callable[[], str], build: Callable[..., Awaitable[Response]]):
+        async def handle(request: Request) -> Response:
+            async def answer() -> Response:
+                return await build(config, builders, request)
 
-        async def answer() -> Response:
-            return await _courses(config, builders, request)
+            return await gate(
+                endpoint,
+                SNAPLOGIC,
+                authorized=matches(_api_key(request), key()),
+                answer=answer,
+                concurrency_limit=config.snaplogic_concurrency_limit,
+            )
 
-        return await gate(
-            "snaplogic.course",
-            SNAPLOGIC,
-            authorized=authorized,
-            answer=answer,
-            concurrency_limit=config.snaplogic_concurrency_limit,
-        )
+        return handle
 
-    async def person(request: Request) -> Response:
-        authorized = matches(_api_key(request), config.credentials.snaplogic_person_key)
-
-        async def answer() -> Response:
-            return await _persons(config, builders, request)
-
-        return await gate(
-            "snaplogic.person",
-            SNAPLOGIC,
-            authorized=authorized,
-            answer=answer,
-            concurrency_limit=config.snaplogic_concurrency_limit,
-        )
+    # Keys read per request: a test may rotate them while the sandbox runs.
+    course = task("snaplogic.course", lambda: config.credentials.snaplogic_course_key, _courses)
+    person = task("snaplogic.person", lambda: config.credentials.snaplogic_person_key, _persons)
 
     return [
         Route("/snaplogic/course", course, methods=["GET"]),
