@@ -203,7 +203,7 @@ def main() -> None:
     if not os.environ.get("PREFECT_API_URL"):
         import tempfile
 
-        from dataload.demo.prefect_server import PrefectServer
+        from dataload.prefect_server import PrefectServer
 
         home = Path(tempfile.mkdtemp(prefix="dataload-bench-prefect-"))
         server = PrefectServer(home, free_port(), services=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dataload.demo.prefect_server import free_port
+from dataload.prefect_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -1,11 +1,13 @@
 """The `dataload` command: the front door for users.
 
 Each command is a thin shell over a function in the package; heavy imports happen inside the
-command so that `dataload --help` stays fast.
+command so that `dataload --help` stays fast. Every failure ends in one line saying what failed
+and what to check, exit status 1; a traceback goes to the log file (`--verbose` shows it).
 """
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 
 import typer
@@ -19,14 +21,55 @@ db_app = typer.Typer(
     help="The lake's PostgreSQL: embedded server and migrations.", no_args_is_help=True
 )
 services_app = typer.Typer(help="Curated-layer service filters.", no_args_is_help=True)
+server_app = typer.Typer(
+    help="The local Prefect server (API and UI) that run, serve and demo use.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(services_app, name="services")
+app.add_typer(server_app, name="server")
+
+
+class _Options:
+    verbose = False
+
+
+@app.callback()
+def _global_options(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show logs and tracebacks in the terminal as well."
+    ),
+) -> None:
+    _Options.verbose = verbose
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear line to stderr and return the exit to raise."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+def main() -> None:
+    """The `dataload` entry point: any failure a command did not word itself becomes one line."""
+    from dataload.settings import ConfigurationError
+
+    try:
+        app()
+    except ConfigurationError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except Exception as exc:
+        from dataload.logfile import log_failure
+
+        if _Options.verbose:
+            import traceback
+
+            traceback.print_exception(exc)
+        path = log_failure(" ".join(sys.argv[1:]), exc)
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        where = f" (traceback in {path})" if path else ""
+        typer.secho(f"error: {text}{where}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 # --- db ------------------------------------------------------------------------------------
@@ -340,32 +383,84 @@ class FlowName(StrEnum):
     person = "person"
 
 
+def _prefect_api(settings) -> str:
+    """PREFECT_API_URL, or the managed local server (started on demand); set before Prefect is
+    imported, so that no command ever starts Prefect's ephemeral server."""
+    from dataload.prefect_server import PrefectServerError, use_prefect_api
+
+    def launching(port: int) -> None:
+        typer.echo(
+            f"starting the local Prefect server on 127.0.0.1:{port} "
+            "(once; later commands reuse it, `dataload server stop` stops it)",
+            err=True,
+        )
+
+    try:
+        api_url, _ = use_prefect_api(settings.home, on_launch=launching)
+    except PrefectServerError as exc:
+        raise fail(f"{exc}; or set PREFECT_API_URL to a running Prefect server") from None
+    return api_url
+
+
+def _quiet_prefect() -> None:
+    """Prefect's console logs go to the log file (unless --verbose): the terminal shows our
+    progress and one line per outcome. Called before Prefect is first imported."""
+    import os
+
+    if not _Options.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 @app.command("run")
 def run(
     flow: FlowName = typer.Argument(..., help="The flow to run: term, course or person."),  # noqa: B008
 ) -> None:
     """Run one flow now against the configured systems and database, and print its summary.
 
-    Applies pending migrations first. Uses the Prefect API in PREFECT_API_URL, or a temporary
-    local one when it is unset. Exits non-zero when the flow fails.
+    Checks the configuration first and applies pending migrations. Uses the Prefect API in
+    PREFECT_API_URL, or the local Prefect server (`dataload server`), started when needed.
+    Exits 1 when the flow fails; its page in the Prefect UI tells the rest.
     """
     import asyncio
-    import os
 
-    # The temporary server Prefect starts without PREFECT_API_URL would try to send telemetry
-    # and log an error where the network is closed, as it is on many campus servers.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from dataload.settings import check_configuration, load_settings
+
+    settings = load_settings()
+    check_configuration(settings, (flow.value,))
+    _quiet_prefect()
+    _prefect_api(settings)
     from dataload.flows import FLOWS
+    from dataload.flows.progress import terminal_progress
+    from dataload.logfile import attach_log_file
 
-    try:
-        report = asyncio.run(FLOWS[flow.value]())
-    except Exception as exc:
-        raise fail(f"the {flow.value} flow failed: {exc}") from None
+    log = attach_log_file()
+
+    async def run_flow():
+        state = await FLOWS[flow.value](return_state=True)
+        return state, await state.aresult(raise_on_failure=False)
+
+    with terminal_progress():
+        state, report = asyncio.run(run_flow())
+    page = _flow_run_page(state.state_details.flow_run_id)
+    if isinstance(report, BaseException) or report is None:
+        reason = " ".join(str(report).split()) if report else state.message
+        raise fail(f"the {flow.value} flow failed: {reason} (run: {page}; log: {log})")
     typer.echo(report.headline())
     for section, counts in (("fetched", report.fetched), ("layers", report.layers)):
         typer.echo(f"  {section}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     services = ", ".join(f"{k} {v}" for k, v in report.services.items())
     typer.echo(f"  curated services: {services or 'none'}")
+    typer.echo(f"  run: {page}")
+    if not report.succeeded:
+        raise typer.Exit(1)
+
+
+def _flow_run_page(flow_run_id) -> str:
+    from prefect.settings import get_current_settings
+
+    ui = get_current_settings().ui_url or ""
+    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
 @app.command("serve")
@@ -373,23 +468,94 @@ def serve() -> None:
     """Serve the three daily deployments from this process until Ctrl-C.
 
     term-raw-daily 01:00, course-raw-daily 02:00, person-raw-daily 03:00 (America/New_York),
-    one run at a time each. Point PREFECT_API_URL at a Prefect server (`prefect server start`
-    gives one at http://127.0.0.1:4200/api) to keep the schedules and see them in the UI;
-    without it they live in a temporary server that ends with this process.
+    one run at a time each, on the Prefect server in PREFECT_API_URL or the local one
+    (`dataload server`, started when needed). Deployments paused by an earlier Ctrl-C are
+    resumed.
     """
+    from dataload.settings import (
+        FLOW_VARIABLES,
+        ConfigurationError,
+        check_configuration,
+        load_settings,
+    )
+
+    settings = load_settings()
+    check_configuration(settings)
+    try:
+        check_configuration(settings, tuple(FLOW_VARIABLES))
+    except ConfigurationError as exc:
+        typer.secho(f"warning: runs will fail until this is fixed: {exc}", fg="yellow", err=True)
+    _quiet_prefect()
+    api_url = _prefect_api(settings)
+    from dataload.flows.deploy import DAILY_LOADS, serve_daily_loads
+    from dataload.logfile import attach_log_file
+
+    log = attach_log_file()
+    ui = api_url.removesuffix("/api")
+    names = ", ".join(load.name for load in DAILY_LOADS)
+    typer.echo(f"serving {names} on {ui} (log: {log})")
+    typer.echo("Ctrl-C stops serving and pauses the three schedules; `dataload serve` resumes them")
+    try:
+        serve_daily_loads()
+    finally:
+        typer.echo(
+            f"stopped: {names} are paused on {ui} until the next `dataload serve` "
+            "(or resume them in the UI)"
+        )
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+def _managed_server():
+    from dataload.prefect_server import ManagedPrefectServer
+    from dataload.settings import get_settings
+
+    return ManagedPrefectServer.of(get_settings().home)
+
+
+@server_app.command("start")
+def server_start(
+    port: int = typer.Option(None, help="Port for a first start (default 4200, or a free one)."),
+) -> None:
+    """Start the local Prefect server in the background (later commands reuse it)."""
+    from dataload.prefect_server import PrefectServerError
+
+    server = _managed_server()
+
+    def launching(chosen: int) -> None:
+        typer.echo(f"starting the Prefect server on 127.0.0.1:{chosen} (15-30 s the first time)")
+
+    try:
+        status, started = server.start(port=port, on_launch=launching)
+    except PrefectServerError as exc:
+        raise fail(str(exc)) from None
+    verb = "started" if started else "already running"
+    typer.echo(f"Prefect server {verb}: UI {status.url}, API {status.api_url} (pid {status.pid})")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server (its runs and settings are kept)."""
+    stopped = _managed_server().stop()
+    typer.echo("Prefect server stopped" if stopped else "Prefect server was not running")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Say whether the local Prefect server runs, and where (exit 1 when it does not)."""
     import os
 
-    from dataload.flows.deploy import serve_daily_loads
-
-    if not os.environ.get("PREFECT_API_URL"):
-        typer.secho(
-            "note: PREFECT_API_URL is not set, so the schedules live in a temporary Prefect "
-            "server that ends with this process; start one with `prefect server start` and "
-            "set PREFECT_API_URL=http://127.0.0.1:4200/api to see them in the UI",
-            fg=typer.colors.YELLOW,
-            err=True,
-        )
-    serve_daily_loads()
+    status = _managed_server().status()
+    external = os.environ.get("PREFECT_API_URL")
+    if external:
+        typer.echo(f"note: PREFECT_API_URL is set ({external}): commands use that server")
+    if status.running:
+        health = "answering" if status.healthy else "not answering yet"
+        typer.echo(f"running ({health}): pid {status.pid}, UI {status.url}, state in {status.home}")
+        return
+    typer.echo(f"not running; state in {status.home}")
+    raise typer.Exit(1)
 
 
 @app.command("demo")
@@ -421,4 +587,4 @@ def demo(
 
 
 if __name__ == "__main__":
-    app()
+    main()

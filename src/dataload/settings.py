@@ -10,10 +10,18 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_home", "get_settings"]
+__all__ = [
+    "FLOW_VARIABLES",
+    "ConfigurationError",
+    "Settings",
+    "check_configuration",
+    "default_home",
+    "get_settings",
+    "load_settings",
+]
 
 
 def default_home() -> Path:
@@ -56,6 +64,10 @@ class Settings(BaseSettings):
     sap_url: str = Field("", alias="SAP_URL")
     sap_key: SecretStr = Field(SecretStr(""), alias="SAP_KEY")
 
+    # Where failed, partial and guarded runs are announced: Apprise URLs, separated by spaces
+    # or commas (json://host/path for a webhook, mailto://user:pass@host for e-mail, ...).
+    alerts: SecretStr = Field(SecretStr(""), alias="DATALOAD_ALERTS")
+
     # Tuning (the seed's defaults).
     psquery_concurrency: int = Field(10, alias="DATALOAD_PSQUERY_CONCURRENCY", ge=1)
     snaplogic_concurrency: int = Field(8, alias="DATALOAD_SNAPLOGIC_CONCURRENCY", ge=1)
@@ -81,4 +93,86 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
+
+
+class ConfigurationError(ValueError):
+    """Settings that are missing or malformed; the message names every variable concerned."""
+
+
+#: The variables each flow needs, beyond the database's (checked before any network call).
+FLOW_VARIABLES: dict[str, tuple[str, ...]] = {
+    "term": ("PEOPLE_SOFT_USER", "PEOPLE_SOFT_PASS"),
+    "course": ("SNAPLOGIC_COURSE_URL", "SNAPLOGIC_COURSE_KEY"),
+    "person": (
+        "PEOPLE_SOFT_USER",
+        "PEOPLE_SOFT_PASS",
+        "SAP_URL",
+        "SAP_KEY",
+        "VDS_URL",
+        "VDS_USERNAME",
+        "VDS_PASSWORD",
+        "SNAPLOGIC_PERSON_URL",
+        "SNAPLOGIC_PERSON_KEY",
+    ),
+}
+
+_URL_VARIABLES = (
+    "PEOPLE_SOFT_URL",
+    "SNAPLOGIC_COURSE_URL",
+    "SNAPLOGIC_PERSON_URL",
+    "VDS_URL",
+    "SAP_URL",
+)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings, or a ConfigurationError naming every malformed variable in one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "a setting"
+            value = error.get("input")
+            got = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+            problems.append(f"{name}: {error['msg'].lower()}{got}")
+        raise ConfigurationError("; ".join(problems)) from None
+
+
+def check_configuration(settings: Settings, flows: tuple[str, ...] = ()) -> None:
+    """Raise a ConfigurationError naming every variable `flows` need that is unset or wrong,
+    and database settings that would be silently ignored."""
+    problems = []
+    values = {
+        field.alias: getattr(settings, name)
+        for name, field in Settings.model_fields.items()
+        if field.alias
+    }
+    missing = [
+        variable
+        for flow in flows
+        for variable in FLOW_VARIABLES[flow]
+        if not _text(values[variable]).strip()
+    ]
+    if missing:
+        problems.append(f"not set: {', '.join(dict.fromkeys(missing))}")
+    for variable in _URL_VARIABLES:
+        url = _text(values[variable]).strip()
+        if url and not url.lower().startswith(("http://", "https://")):
+            problems.append(f"{variable} must start with http:// or https://")
+    if not settings.postgres_host and settings.postgres_pass.get_secret_value():
+        problems.append(
+            "POSTGRES_PASS is set but POSTGRES_HOST is not, so it would be ignored (the embedded "
+            "PostgreSQL is used): set POSTGRES_HOST, or unset POSTGRES_PASS"
+        )
+    if problems:
+        raise ConfigurationError(
+            "; ".join(problems) + " (in the environment or .env; .env.example lists them all)"
+        )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return "" if value is None else str(value)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # Imports no Prefect module, so it may come before the environment is set below.
-from dataload.demo.prefect_server import free_port
+from dataload.prefect_server import free_port
 
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="dataload-prefect-test-"))
 atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # also when no test used it
@@ -29,7 +29,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from tests.flows.world import World  # noqa: E402
 
-from dataload.demo.prefect_server import PrefectServer  # noqa: E402
+from dataload.prefect_server import PrefectServer  # noqa: E402
 from dataload.flows.flush import flush_prefect  # noqa: E402
 from dataload.lake import db  # noqa: E402
 from dataload.sandbox.config import DayRates, SandboxConfig  # noqa: E402

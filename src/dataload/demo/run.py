@@ -27,14 +27,14 @@ from typing import Any
 from rich.console import Console
 
 from dataload.demo.display import DemoDisplay, report_tables
-from dataload.demo.prefect_server import (
+from dataload.lake.db import DatabaseUnavailable, recreate_database
+from dataload.lake.server import EmbeddedPostgresError
+from dataload.prefect_server import (
     PrefectServer,
     PrefectServerError,
     free_port,
     port_is_free,
 )
-from dataload.lake.db import DatabaseUnavailable, recreate_database
-from dataload.lake.server import EmbeddedPostgresError
 from dataload.settings import Settings
 
 __all__ = ["DEMO_DATABASE", "DemoOptions", "run_demo", "stop_demo"]

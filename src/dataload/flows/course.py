@@ -16,7 +16,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dataload.flows.concurrency import map_bounded
-from dataload.flows.report import LoadReport
+from dataload.flows.progress import RunProgress
+from dataload.flows.report import LoadReport, run_name
 from dataload.flows.session import LoadSession
 from dataload.flows.writing import batched
 from dataload.lake import Lake, LoadRun
@@ -56,19 +57,29 @@ async def load_term_courses(
 
 
 async def load_courses(
-    snaplogic: SnapLogicCourses, run: LoadRun, term_codes: list[str], settings: Settings
+    snaplogic: SnapLogicCourses,
+    run: LoadRun,
+    term_codes: list[str],
+    settings: Settings,
+    progress: RunProgress | None = None,
 ) -> dict[str, int]:
     """Every active term's courses, several terms at once (courses per term); raises the first
     term that failed once the others have finished (their courses are kept, nothing deleted)."""
     lock = asyncio.Lock()
+    progress = progress or RunProgress("course")
+    terms_done = progress.step("terms fetched", total=len(term_codes))
+    courses_done = progress.step("courses loaded")
 
     async def one_term(term_code: str) -> int | BaseException:
         try:
-            return await load_term_courses(
+            count = await load_term_courses(
                 snaplogic, run, term_code, settings.lake_batch_size, lock
             )
         except Exception as exc:  # settled below, after the other terms
             return exc
+        terms_done.add()
+        courses_done.add(count)
+        return count
 
     outcomes = await map_bounded(one_term, term_codes, limit=settings.snaplogic_concurrency)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
@@ -77,7 +88,7 @@ async def load_courses(
     return dict(zip(term_codes, outcomes, strict=True))  # type: ignore[arg-type]
 
 
-@flow(name="course-raw-flow", log_prints=False)
+@flow(name="course-raw-flow", flow_run_name=run_name("course"), log_prints=False)
 async def course_raw_flow() -> LoadReport:
     """Load SnapLogic courses of the active terms into course_raw, course_xform, course_curated."""
     settings = Settings()
@@ -85,7 +96,9 @@ async def course_raw_flow() -> LoadReport:
         term_codes = await read_active_terms(session.lake)
         session.note("active terms", len(term_codes))
         snaplogic = await session.client(SnapLogicCourses)
-        per_term = await load_courses(snaplogic, session.run, term_codes, settings)
+        per_term = await load_courses(
+            snaplogic, session.run, term_codes, settings, session.progress
+        )
         session.note("courses", sum(per_term.values()))
         # Only the active terms were asked for: courses of other terms are not gone. A term
         # answered with no course at all is left out too: an empty answer for a term that had

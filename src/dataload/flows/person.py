@@ -24,6 +24,7 @@ marked deleted on that run. Someone a retry leaves out without an empty object i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dataload.flows.concurrency import first_error, gather_all
-from dataload.flows.report import LoadReport
+from dataload.flows.progress import RunProgress, Step
+from dataload.flows.report import LoadReport, run_name
 from dataload.flows.session import LoadSession
 from dataload.flows.writing import batched
 from dataload.lake import LoadRun
@@ -77,14 +79,24 @@ class PeopleLoaded:
 
 
 @task(name="gather-person-ids", retries=0, cache_policy=NO_CACHE)
-async def gather_person_ids(peoplesoft: PeopleSoft, sap: Sap, vds: Vds) -> PersonIds:
+async def gather_person_ids(
+    peoplesoft: PeopleSoft, sap: Sap, vds: Vds, step: Step | None = None
+) -> PersonIds:
     """Student, active employee, faculty and staff ids, de-duplicated."""
+    step = step or Step("ids gathered")
+
+    async def counted(ids: Awaitable[list[str]]) -> list[str]:
+        answer = await ids
+        step.add(len(answer))
+        return answer
+
     answers = await gather_all(
-        peoplesoft.student_ids(),
-        sap.active_employee_ids(),
-        vds.person_ids("faculty"),
-        vds.person_ids("staff"),
+        counted(peoplesoft.student_ids()),
+        counted(sap.active_employee_ids()),
+        counted(vds.person_ids("faculty")),
+        counted(vds.person_ids("staff")),
     )
+    step.finish()
     names = ("PeopleSoft students", "SAP active employees", "VDS faculty", "VDS staff")
     unique = list(dict.fromkeys(buid for ids in answers for buid in ids))
     return PersonIds(unique, {name: len(ids) for name, ids in zip(names, answers, strict=True)})
@@ -97,9 +109,16 @@ async def load_people(
     snaplogic: SnapLogicPersons,
     run: LoadRun,
     settings: Settings,
+    progress: RunProgress | None = None,
 ) -> PeopleLoaded:
     """Stream every id through PeopleSoft, SnapLogic and into the lake."""
     stats = PeopleLoaded(people=len(ids))
+    progress = progress or RunProgress("person")
+    steps = [
+        progress.step("people queried", total=len(ids), reader=lambda: stats.queried),
+        progress.step("documents fetched", total=len(ids), reader=lambda: stats.documents),
+        progress.step("records loaded", total=len(ids), reader=lambda: stats.loaded),
+    ]
     rows_out, rows_in = anyio.create_memory_object_stream[Rows](settings.snaplogic_concurrency)
     docs_out, docs_in = anyio.create_memory_object_stream[Rows](DOCUMENT_BUFFER)
     try:
@@ -124,6 +143,8 @@ async def load_people(
             group.start_soon(_write_documents, run, docs_in, settings.lake_batch_size, stats)
     except BaseExceptionGroup as group_error:
         raise first_error(group_error) from None
+    for step in steps:
+        step.finish()
     return stats
 
 
@@ -228,7 +249,7 @@ async def _write_documents(
             )
 
 
-@flow(name="person-raw-flow", log_prints=False)
+@flow(name="person-raw-flow", flow_run_name=run_name("person"), log_prints=False)
 async def person_raw_flow() -> LoadReport:
     """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated."""
     settings = Settings()
@@ -237,10 +258,12 @@ async def person_raw_flow() -> LoadReport:
         sap = await session.client(Sap)
         vds = await session.client(Vds)
         snaplogic = await session.client(SnapLogicPersons)
-        ids = await gather_person_ids(peoplesoft, sap, vds)
+        ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids gathered"))
         for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
             session.note(name, count)
-        people = await load_people(ids.ids, peoplesoft, snaplogic, session.run, settings)
+        people = await load_people(
+            ids.ids, peoplesoft, snaplogic, session.run, settings, session.progress
+        )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
         if not people.complete:

@@ -8,10 +8,17 @@ curated service afterwards, and the durations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-__all__ = ["LoadReport", "SourceUse"]
+__all__ = ["LoadReport", "SourceUse", "run_name"]
+
+
+def run_name(domain: str) -> Callable[[], str]:
+    """Flow run names that say what ran and when, "person 2026-05-01 03:00", for the UI."""
+    return lambda: f"{domain} {datetime.now().astimezone():%Y-%m-%d %H:%M}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 `LoadSession.open(settings, domain)` migrates the database (the implicit `db init`), opens a
 ledger run, and on the way out closes everything and publishes the run's report as a table
 artifact. A flow body that raises, or is cancelled, marks the ledger run failed: nothing is
-deleted by a run that did not finish, and the ledger says why it stopped.
+deleted by a run that did not finish, and the ledger says why it stopped. Secret settings that
+name Prefect Secret blocks are resolved first; the run's steps are published as a progress
+artifact while it runs; a failed, partial or guarded run is announced (`flows.alerts`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
+from dataload.flows.alerts import alert_for, send_alert
+from dataload.flows.progress import RunProgress, publish_progress
 from dataload.flows.report import LoadReport, SourceUse
+from dataload.flows.secrets import resolve_secret_blocks
 from dataload.lake import Lake, LoadRun, RunSummary, init_lake
 from dataload.lake.db import create_pool
 from dataload.settings import Settings
@@ -42,6 +47,7 @@ class LoadSession:
         self.fetched: dict[str, int] = {}
         self.summary: RunSummary | None = None
         self.report: LoadReport | None = None
+        self.progress = RunProgress(domain)
         self._clients: dict[str, SourceClient] = {}
         self._started = time.monotonic()
         self._stack = AsyncExitStack()
@@ -49,7 +55,12 @@ class LoadSession:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, domain: str) -> AsyncIterator[Self]:
-        pool = await create_pool(settings)
+        try:
+            settings = await resolve_secret_blocks(settings)
+            pool = await create_pool(settings)
+        except Exception as exc:  # no ledger run yet: the alert is all that tells of it
+            await _alert(settings, domain, "failed", f"{domain} run failed: {_describe(exc)}")
+            raise
         try:
             async with pool.acquire() as conn:
                 await init_lake(conn)  # migrations, and the shipped services on a new lake
@@ -59,6 +70,7 @@ class LoadSession:
             )
             session = cls(settings, domain, lake, run)
             async with session._stack:
+                await session._stack.enter_async_context(publish_progress(session.progress))
                 try:
                     yield session
                     if session.summary is None:
@@ -142,6 +154,16 @@ class LoadSession:
             description=f"{self.report.headline()}",
         )
         get_run_logger().info("%s", self.report.headline())
+        await _alert(self.settings, self.domain, self.report.status, self.report.headline())
+
+
+async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> None:
+    """Announce a failed, partial or guarded run where DATALOAD_ALERTS says."""
+    alert = alert_for(domain, status, outcome, flow_run.get_flow_run_ui_url())
+    setting = settings.alerts.get_secret_value()
+    if alert and setting and not setting.startswith("prefect-secret:"):
+        sent = await send_alert(alert, setting)
+        get_run_logger().info("alert sent to %d destination(s)", sent)
 
 
 def _describe(exc: BaseException) -> str:

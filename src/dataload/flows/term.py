@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from dataload.flows.report import LoadReport
+from dataload.flows.report import LoadReport, run_name
 from dataload.flows.session import LoadSession
 from dataload.flows.writing import load_records
 from dataload.settings import Settings
@@ -57,17 +57,22 @@ def check_term_count(fetched: int, current: int, threshold: float) -> None:
         )
 
 
-@flow(name="term-raw-flow", log_prints=False)
+@flow(name="term-raw-flow", flow_run_name=run_name("term"), log_prints=False)
 async def term_raw_flow() -> LoadReport:
     """Load PeopleSoft terms into term_raw (history), term_xform and term_curated."""
     settings = Settings()
     async with LoadSession.open(settings, "term") as session:
         peoplesoft = await session.client(PeopleSoft)
+        fetched = session.progress.step("terms fetched")
+        loaded = session.progress.step("records loaded")
         terms = await fetch_terms(peoplesoft)
+        fetched.add(len(terms))
+        fetched.finish()
+        loaded.total = len(terms)
         session.note("terms", len(terms))
         current = await session.lake.current_count("term")
         check_term_count(len(terms), current, settings.term_shrink_threshold)
-        await load_records(session.run, terms, batch_size=settings.lake_batch_size)
+        await load_records(session.run, terms, batch_size=settings.lake_batch_size, step=loaded)
         await session.finish(complete=True)
     assert session.report is not None
     return session.report

@@ -9,6 +9,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from dataload.flows.progress import Step
 from dataload.lake import LoadRun
 
 __all__ = ["batched", "load_records"]
@@ -21,8 +22,12 @@ def batched(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[
 
 
 @task(name="load-records", retries=0, cache_policy=NO_CACHE)
-async def load_records(run: LoadRun, records: list[dict[str, Any]], *, batch_size: int) -> int:
+async def load_records(
+    run: LoadRun, records: list[dict[str, Any]], *, batch_size: int, step: Step | None = None
+) -> int:
     """Write `records` into the lake in batches of `batch_size`; returns how many were offered."""
     for batch in batched(records, batch_size):
         await run.load(batch)
+        if step:
+            step.add(len(batch))
     return len(records)

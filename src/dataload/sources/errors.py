@@ -3,6 +3,7 @@
 ```
 SourceError                      anything that went wrong talking to a source system
 ├── SourceTransportError         no usable answer: connect/read/write errors, timeouts (retried)
+│   └── SourceUnresolvable       the host name does not resolve (not retried)
 ├── SourceRateLimited            HTTP 429 (retried after Retry-After)
 ├── SourceAuthError              401/403, or an HTML login page instead of JSON (never retried)
 └── SourceResponseError          an answer we cannot use: unexpected status or body shape
@@ -25,6 +26,7 @@ __all__ = [
     "SourceResponseError",
     "SourceServerError",
     "SourceTransportError",
+    "SourceUnresolvable",
 ]
 
 
@@ -88,6 +90,12 @@ class SourceTransportError(SourceError):
     """No usable answer arrived: the connection failed, broke or timed out."""
 
     retryable = True
+
+
+class SourceUnresolvable(SourceTransportError):
+    """The system's host name does not resolve: a wrong URL or no DNS, not a passing fault."""
+
+    retryable = False
 
 
 class SourceRateLimited(SourceError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import socket
 from collections import Counter
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,6 +28,7 @@ from dataload.sources.errors import (
     SourceResponseError,
     SourceServerError,
     SourceTransportError,
+    SourceUnresolvable,
 )
 from dataload.sources.redaction import endpoint, redact_url, scrub
 from dataload.sources.retry import RetryPolicy, parse_retry_after, retrying
@@ -211,6 +213,14 @@ class SourceHttp:
             ) from exc
         except httpx.TransportError as exc:
             self.stats.transport_errors += 1
+            if _unresolvable(exc):
+                # A name that does not resolve will not resolve in a few seconds either.
+                raise SourceUnresolvable(
+                    source=label,
+                    endpoint=endpoint(url),
+                    problem="could not be reached: its host name does not resolve",
+                    hint=f"check {self.url_variable} (and this machine's DNS)",
+                ) from exc
             raise SourceTransportError(
                 source=label,
                 endpoint=endpoint(url),
@@ -333,6 +343,16 @@ class SourceHttp:
                 hint="the gateway may be cutting responses; if this persists, ask its owners",
                 status=response.status_code,
             ) from exc
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name does not resolve (DNS)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _first_byte(body: bytes) -> bytes:

@@ -1,18 +1,28 @@
-"""A Prefect server in the background: the API and UI for the demo, the tests and benchmarks.
+"""A Prefect server in the background: the API and UI that `run`, `serve` and `demo` use.
 
-`prefect server start` runs as a child process in a session of its own (Ctrl-C in the terminal
-reaches us, not it: we stop it ourselves, cleanly), with its own PREFECT_HOME and its output in
-a log file, so its startup noise stays out of the user's terminal.
+`PrefectServer` is one `prefect server start` child process in a session of its own (Ctrl-C in
+the terminal reaches us, not it), with its own PREFECT_HOME and its output in a log file, so its
+startup noise stays out of the user's terminal. Tests and benchmarks start one for themselves.
+
+`ManagedPrefectServer` is the local server managed like the embedded PostgreSQL: detached, its
+state (database, log, pid and port) in `DATALOAD_HOME/prefect`, its port chosen at first start
+and kept, started by the first command that needs it and reused by the later ones, stopped by
+`dataload server stop`. Commands never rely on Prefect's ephemeral server, which takes 14-27 s
+to start on every command here and timed out under load.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -20,10 +30,21 @@ from typing import Self
 
 import httpx
 
-__all__ = ["PrefectServer", "PrefectServerError", "free_port", "port_is_free"]
+__all__ = [
+    "DEFAULT_PORT",
+    "ManagedPrefectServer",
+    "ManagedStatus",
+    "PrefectServer",
+    "PrefectServerError",
+    "free_port",
+    "port_is_free",
+    "use_prefect_api",
+]
 
 #: How long a first start may take (database migrations on a slow machine included).
 DEFAULT_START_TIMEOUT = 120.0
+#: The port the managed server asks for at its first start (Prefect's usual one).
+DEFAULT_PORT = 4200
 
 
 class PrefectServerError(RuntimeError):
@@ -129,6 +150,17 @@ class PrefectServer:
             f"see {self.log_path}"
         )
 
+    def wait_until_healthy(self, timeout: float, log_path: Path) -> None:
+        """Wait for a server launched by another process to answer (it may be starting)."""
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if time.monotonic() > deadline:
+                raise PrefectServerError(
+                    f"the Prefect server on {self.url} does not answer; see {log_path}, "
+                    "or restart it with `dataload server stop` and `dataload server start`"
+                )
+            time.sleep(0.25)
+
     def healthy(self) -> bool:
         try:
             return httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200
@@ -204,3 +236,136 @@ def _is_prefect_server(pid: int) -> bool:
             return False
         return True  # no /proc (macOS): the pid exists, trust the record
     return b"prefect" in b" ".join(cmdline) and b"server" in cmdline
+
+
+@dataclass(frozen=True)
+class ManagedStatus:
+    """What `dataload server status` says: whether it runs, where, and where its state is."""
+
+    running: bool
+    healthy: bool
+    pid: int | None
+    port: int | None
+    home: Path
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    @property
+    def api_url(self) -> str | None:
+        return f"{self.url}/api" if self.port else None
+
+
+@dataclass(frozen=True)
+class ManagedPrefectServer:
+    """The local Prefect server whose state lives in `home` (DATALOAD_HOME/prefect)."""
+
+    home: Path
+
+    @classmethod
+    def of(cls, dataload_home: Path) -> ManagedPrefectServer:
+        return cls(dataload_home / "prefect")
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "server.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def status(self) -> ManagedStatus:
+        state = self._read_state()
+        pid, port = state.get("pid"), state.get("port")
+        running = pid is not None and _is_prefect_server(int(pid))
+        healthy = running and port is not None and self._server(int(port)).healthy()
+        return ManagedStatus(
+            running=running,
+            healthy=healthy,
+            pid=int(pid) if running else None,
+            port=int(port) if port is not None else None,
+            home=self.home,
+        )
+
+    def start(
+        self,
+        *,
+        timeout: float = DEFAULT_START_TIMEOUT,
+        port: int | None = None,
+        on_launch: Callable[[int], None] | None = None,
+    ) -> tuple[ManagedStatus, bool]:
+        """Start the server unless it runs already; wait until it answers.
+
+        Returns its status and whether this call started it. `port` is used for a first start
+        (later starts keep the recorded port while it is free); `on_launch(port)` is called
+        when a new process is launched, before the wait (a first start takes 15-30 s).
+        """
+        with self._lock():
+            status = self.status()
+            if status.running:
+                assert status.port is not None
+                self._server(status.port).wait_until_healthy(timeout, self.log_path)
+                return self.status(), False
+            wanted = status.port or port or DEFAULT_PORT
+            chosen = wanted if port_is_free(wanted) else free_port()
+            server = self._server(chosen)
+            server.launch()
+            assert server.process is not None
+            self._write_state({"pid": server.process.pid, "port": chosen, "host": server.host})
+            if on_launch:
+                on_launch(chosen)
+            server.wait_ready(timeout=timeout)
+            return self.status(), True
+
+    def stop(self) -> bool:
+        """Stop the server; False when it was not running. The port stays recorded."""
+        with self._lock():
+            state = self._read_state()
+            if state.get("pid") is None:
+                return False
+            stopped = PrefectServer.stop_recorded(state)
+            self._write_state({"port": state.get("port")})
+            return stopped
+
+    def _server(self, port: int) -> PrefectServer:
+        return PrefectServer(self.home, port)
+
+    def _read_state(self) -> dict[str, object]:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, state: dict[str, object]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state))
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Two commands starting at once must not launch two servers.
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "server.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def use_prefect_api(
+    dataload_home: Path, *, on_launch: Callable[[int], None] | None = None
+) -> tuple[str, bool]:
+    """Point this process at a Prefect API before Prefect is imported; returns (url, external).
+
+    PREFECT_API_URL, when set, is used as it is (external: True). Otherwise the managed server
+    is started or reused and PREFECT_API_URL set to it. Either way the ephemeral server is
+    forbidden, so a command never waits for one.
+    """
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"], True
+    status, _ = ManagedPrefectServer.of(dataload_home).start(on_launch=on_launch)
+    assert status.api_url is not None
+    os.environ["PREFECT_API_URL"] = status.api_url
+    return status.api_url, False

@@ -1,0 +1,260 @@
+"""Live progress of a run's long steps: in the terminal, and as a progress artifact in the UI.
+
+A flow declares its steps on `session.progress` ("people queried", total 2,000) and either adds
+to a step's count as it goes or lets the step read a counter it keeps anyway. Nothing here is
+pushed per record: readers poll. `terminal_progress()` (the CLI's) shows every running step
+with its count, rate and ETA: a live display in a terminal of 100 columns or more, otherwise
+one plain line every few seconds (80 columns, piped, a log file). `publish_progress()` (the
+flow's) keeps a Prefect progress artifact up to date during the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import TextIO
+
+__all__ = [
+    "RunProgress",
+    "Step",
+    "describe_step",
+    "publish_progress",
+    "terminal_progress",
+]
+
+#: Seconds between two plain progress lines, and between two updates of the UI's artifact.
+PLAIN_INTERVAL_S = 5.0
+ARTIFACT_INTERVAL_S = 3.0
+#: Narrower terminals get plain lines: a live row with bar, counts, rate and ETA needs ~100.
+LIVE_MIN_COLUMNS = 100
+
+
+@dataclass
+class Step:
+    """One long step: how many things are done of how many (None: not known yet)."""
+
+    name: str
+    total: int | None = None
+    count: int = 0
+    reader: Callable[[], int] | None = None
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.reader() if self.reader else self.count
+
+    def add(self, n: int = 1) -> None:
+        self.count += n
+
+    def finish(self) -> None:
+        if self.ended is None:
+            self.ended = time.monotonic()
+            self.total = self.done
+
+    @property
+    def finished(self) -> bool:
+        return self.ended is not None
+
+    @property
+    def rate(self) -> float:
+        """Things per second since the step started."""
+        elapsed = (self.ended or time.monotonic()) - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.total is None or self.finished or self.rate <= 0:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+    @property
+    def fraction(self) -> float:
+        if self.finished:
+            return 1.0
+        if not self.total:
+            return 0.0
+        return min(self.done / self.total, 1.0)
+
+
+class RunProgress:
+    """The steps of one flow run, in order. Registered while open, for the terminal to find."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.steps: list[Step] = []
+        self.closed = False
+
+    def step(
+        self, name: str, *, total: int | None = None, reader: Callable[[], int] | None = None
+    ) -> Step:
+        """Declare a step (`reader` returns its count when the flow counts it anyway)."""
+        step = Step(name, total=total, reader=reader)
+        self.steps.append(step)
+        return step
+
+    @property
+    def fraction(self) -> float:
+        """Overall progress, each declared step weighing the same."""
+        if not self.steps:
+            return 0.0
+        return sum(step.fraction for step in self.steps) / len(self.steps)
+
+    def summary(self) -> str:
+        return "; ".join(describe_step(step) for step in self.steps) or "starting"
+
+    def __enter__(self) -> RunProgress:
+        _RUNS.append(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for step in self.steps:
+            step.finish()
+        self.closed = True
+        _redraw_now.set()
+
+
+#: The runs of this process, for the terminal display (the CLI runs one flow at a time).
+_RUNS: list[RunProgress] = []
+_redraw_now = threading.Event()
+
+
+def describe_step(step: Step) -> str:
+    """`people queried 1,200/2,000 310/s ETA 3s` (or `done in 6.4s` once finished)."""
+    total = f"/{step.total:,}" if step.total is not None and not step.finished else ""
+    text = f"{step.name} {step.done:,}{total}"
+    if step.finished:
+        elapsed = (step.ended or 0.0) - step.started
+        return f"{text} in {elapsed:.1f}s"
+    if step.done:
+        text += f" {step.rate:,.0f}/s"
+    if step.eta_s is not None and step.done:
+        text += f" ETA {_duration(step.eta_s)}"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+@asynccontextmanager
+async def publish_progress(progress: RunProgress) -> AsyncIterator[RunProgress]:
+    """Keep a progress artifact of the current flow run up to date while the block runs."""
+    from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+    with progress:
+        artifact = None
+        try:
+            artifact = await acreate_progress_artifact(
+                progress=0.0,
+                key=f"{progress.domain}-progress",
+                description=progress.summary(),
+            )
+        except Exception:  # the UI's progress is a nicety: never fail a run for it
+            pass
+
+        async def update() -> None:
+            while artifact is not None:
+                await asyncio.sleep(ARTIFACT_INTERVAL_S)
+                await _update(artifact)
+
+        async def _update(artifact_id) -> None:
+            try:
+                await aupdate_progress_artifact(
+                    artifact_id,
+                    progress=round(progress.fraction * 100, 1),
+                    description=progress.summary(),
+                )
+            except Exception:
+                pass
+
+        updater = asyncio.create_task(update())
+        try:
+            yield progress
+        finally:
+            updater.cancel()
+            if artifact is not None:
+                for step in progress.steps:
+                    step.finish()
+                await _update(artifact)
+
+
+@contextmanager
+def terminal_progress(stream: TextIO | None = None) -> Iterator[None]:
+    """Show the running flows' steps on `stream` (stderr) while the block runs."""
+    stream = stream or sys.stderr
+    columns = shutil.get_terminal_size(fallback=(80, 24)).columns
+    live = stream.isatty() and columns >= LIVE_MIN_COLUMNS
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=_live if live else _plain, args=(stream, stop), daemon=True, name="progress"
+    )
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        _redraw_now.set()
+        worker.join(timeout=5)
+
+
+def _plain(stream: TextIO, stop: threading.Event) -> None:
+    """One line per running step every PLAIN_INTERVAL_S, and one when a step finishes."""
+    reported: set[int] = set()
+    last = time.monotonic()
+    while True:
+        _redraw_now.wait(0.5)
+        _redraw_now.clear()
+        due = time.monotonic() - last >= PLAIN_INTERVAL_S
+        for progress in list(_RUNS):
+            for step in list(progress.steps):
+                if step.finished and id(step) not in reported:
+                    reported.add(id(step))
+                    print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
+                elif due and not step.finished and (step.done or step.total):
+                    print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
+        if due:
+            last = time.monotonic()
+        if stop.is_set():
+            return
+
+
+def _live(stream: TextIO, stop: threading.Event) -> None:
+    """A rich progress display: a row per step with bar, count, rate and ETA."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(file=stream)
+    rows: dict[int, int] = {}
+    columns = (
+        TextColumn("{task.description:<26}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    with Progress(*columns, console=console, transient=False, refresh_per_second=4) as display:
+        while True:
+            for progress in list(_RUNS):
+                for step in list(progress.steps):
+                    if id(step) not in rows:
+                        rows[id(step)] = display.add_task(
+                            f"{progress.domain}: {step.name}", total=step.total, rate=""
+                        )
+                    rate = describe_step(step).removeprefix(f"{step.name} ").split(" ", 1)
+                    display.update(
+                        rows[id(step)],
+                        completed=step.done,
+                        total=step.total,
+                        rate=rate[1] if len(rate) > 1 else "",
+                    )
+            if stop.is_set():
+                return
+            _redraw_now.wait(0.25)
+            _redraw_now.clear()

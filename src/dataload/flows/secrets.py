@@ -1,0 +1,56 @@
+"""Secrets kept in Prefect: any secret setting may name a Prefect Secret block instead.
+
+`PEOPLE_SOFT_PASS=prefect-secret:peoplesoft-password` makes the run read the password from the
+Secret block `peoplesoft-password` on the Prefect server (`prefect block create secret`, or
+`Secret(value=...).save("peoplesoft-password")`), so that the password lives in Prefect, not in
+the environment of every worker. This works for every secret setting: POSTGRES_PASS,
+PEOPLE_SOFT_PASS, SNAPLOGIC_COURSE_KEY, SNAPLOGIC_PERSON_KEY, VDS_PASSWORD, SAP_KEY and
+DATALOAD_ALERTS.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from dataload.settings import ConfigurationError, Settings
+
+__all__ = ["BLOCK_PREFIX", "block_references", "resolve_secret_blocks"]
+
+BLOCK_PREFIX = "prefect-secret:"
+
+
+def block_references(settings: Settings) -> dict[str, str]:
+    """{field name: block name} for the secret settings that name a Secret block."""
+    references = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) and value.get_secret_value().startswith(BLOCK_PREFIX):
+            references[name] = value.get_secret_value().removeprefix(BLOCK_PREFIX).strip()
+    return references
+
+
+async def resolve_secret_blocks(settings: Settings) -> Settings:
+    """The settings with every Secret block reference replaced by the block's value."""
+    references = block_references(settings)
+    if not references:
+        return settings
+    from prefect.blocks.system import Secret
+
+    values, problems = {}, []
+    for name, block in references.items():
+        variable = Settings.model_fields[name].alias
+        try:
+            secret = await Secret.aload(block)
+        except ValueError:
+            problems.append(
+                f"{variable} names the Prefect Secret block {block!r}, which does not exist"
+            )
+            continue
+        raw = secret.value.get_secret_value()  # as stored: get() would parse JSON
+        values[name] = SecretStr(raw if isinstance(raw, str) else str(raw))
+    if problems:
+        raise ConfigurationError(
+            "; ".join(problems)
+            + " on the Prefect server (create it with `prefect block create secret`)"
+        )
+    return settings.model_copy(update=values)
