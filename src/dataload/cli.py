@@ -137,20 +137,33 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the lake's connection URL (for psql; starts the embedded server if needed)."""
     from dataload.lake.db import DatabaseUnavailable, dsn
-    from dataload.settings import get_settings
 
     try:
-        typer.echo(dsn(get_settings()))
+        typer.echo(dsn(_lake_settings()))
     except DatabaseUnavailable as exc:
         raise fail(str(exc)) from None
 
 
-async def _lake_connection():
-    """A connection to the lake database (created first when it is the embedded server's)."""
-    from dataload.lake import db
+def _lake_settings():
+    """The settings, with POSTGRES_PASS read from its Prefect Secret block when it names one."""
+    import asyncio
+
     from dataload.settings import get_settings
 
     settings = get_settings()
+    if not settings.postgres_pass.get_secret_value().startswith("prefect-secret:"):
+        return settings
+    _quiet_prefect()
+    _prefect_api(settings)
+    from dataload.flows.secrets import resolve_secret_blocks
+
+    return asyncio.run(resolve_secret_blocks(settings))
+
+
+async def _lake_connection(settings):
+    """A connection to the lake database (created first when it is the embedded server's)."""
+    from dataload.lake import db
+
     try:
         if settings.uses_embedded_postgres:
             await db.ensure_database(settings)
@@ -182,8 +195,10 @@ def _on_lake(work):
     """Run `await work(conn)` on a lake connection; any failure becomes one line and exit 1."""
     import asyncio
 
+    settings = _lake_settings()
+
     async def run():
-        conn = await _lake_connection()
+        conn = await _lake_connection(settings)
         try:
             return await work(conn)
         finally:
@@ -325,6 +340,9 @@ def sandbox(
     sap_key: str = typer.Option("sandbox-sap-key", help="SAP key accepted."),
     vds_user: str = typer.Option("sandbox", help="VDS user accepted."),
     vds_password: str = typer.Option("sandbox", help="VDS password accepted."),
+    env_file: str = typer.Option(
+        None, "--env-file", help="Write the variables that point dataload at it to this file."
+    ),
 ) -> None:
     """Run the simulator of PeopleSoft, SnapLogic, SAP and VDS as a server."""
     from datetime import date
@@ -364,10 +382,22 @@ def sandbox(
     except ValueError as exc:
         raise fail(f"sandbox not started: {exc}") from None
     base_url = f"http://{host}:{port}"
+    # The sandbox's credentials are its own command-line defaults, not secrets: shown whole,
+    # so that they can be pasted.
+    variables = "".join(
+        f"{name}={value}\n" for name, value in environment(config, base_url).items()
+    )
     typer.echo(f"sandbox on {base_url} (truth: {base_url}/_sandbox/truth); point dataload at it:")
-    for name, value in environment(config, base_url).items():
-        shown = "..." if name.endswith(("_PASS", "_KEY", "_PASSWORD")) else value
-        typer.echo(f"  {name}={shown}")
+    if env_file:
+        from pathlib import Path
+
+        Path(env_file).write_text(f"# dataload sandbox on {base_url}\n{variables}")
+        typer.echo(f"  wrote {env_file} (copy it to .env in the directory you run dataload in)")
+    else:
+        import shlex
+
+        for name, value in environment(config, base_url).items():
+            typer.echo(f"  export {name}={shlex.quote(value)}")
     try:
         serve(config, host, port)
     except OSError as exc:
@@ -431,6 +461,7 @@ def run(
     _quiet_prefect()
     _prefect_api(settings)
     from dataload.flows import FLOWS
+    from dataload.flows.alerts import flow_run_page
     from dataload.flows.progress import terminal_progress
     from dataload.logfile import attach_log_file
 
@@ -442,7 +473,7 @@ def run(
 
     with terminal_progress():
         state, report = asyncio.run(run_flow())
-    page = _flow_run_page(state.state_details.flow_run_id)
+    page = flow_run_page(state.state_details.flow_run_id)
     if isinstance(report, BaseException) or report is None:
         reason = " ".join(str(report).split()) if report else state.message
         raise fail(f"the {flow.value} flow failed: {reason} (run: {page}; log: {log})")
@@ -454,13 +485,6 @@ def run(
     typer.echo(f"  run: {page}")
     if not report.succeeded:
         raise typer.Exit(1)
-
-
-def _flow_run_page(flow_run_id) -> str:
-    from prefect.settings import get_current_settings
-
-    ui = get_current_settings().ui_url or ""
-    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
 @app.command("serve")

@@ -150,17 +150,6 @@ class PrefectServer:
             f"see {self.log_path}"
         )
 
-    def wait_until_healthy(self, timeout: float, log_path: Path) -> None:
-        """Wait for a server launched by another process to answer (it may be starting)."""
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if time.monotonic() > deadline:
-                raise PrefectServerError(
-                    f"the Prefect server on {self.url} does not answer; see {log_path}, "
-                    "or restart it with `dataload server stop` and `dataload server start`"
-                )
-            time.sleep(0.25)
-
     def healthy(self) -> bool:
         try:
             return httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200
@@ -294,8 +283,10 @@ class ManagedPrefectServer:
         timeout: float = DEFAULT_START_TIMEOUT,
         port: int | None = None,
         on_launch: Callable[[int], None] | None = None,
+        wait: bool = True,
     ) -> tuple[ManagedStatus, bool]:
-        """Start the server unless it runs already; wait until it answers.
+        """Start the server unless it runs already; wait until it answers (unless `wait` is
+        False: then call `wait_ready` before using it).
 
         Returns its status and whether this call started it. `port` is used for a first start
         (later starts keep the recorded port while it is free); `on_launch(port)` is called
@@ -304,8 +295,8 @@ class ManagedPrefectServer:
         with self._lock():
             status = self.status()
             if status.running:
-                assert status.port is not None
-                self._server(status.port).wait_until_healthy(timeout, self.log_path)
+                if wait:
+                    self.wait_ready(timeout=timeout)
                 return self.status(), False
             wanted = status.port or port or DEFAULT_PORT
             chosen = wanted if port_is_free(wanted) else free_port()
@@ -315,8 +306,25 @@ class ManagedPrefectServer:
             self._write_state({"pid": server.process.pid, "port": chosen, "host": server.host})
             if on_launch:
                 on_launch(chosen)
-            server.wait_ready(timeout=timeout)
+            if wait:
+                server.wait_ready(timeout=timeout)
             return self.status(), True
+
+    def wait_ready(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Wait until the running server answers (it may still be starting)."""
+        deadline = time.monotonic() + timeout
+        while not (status := self.status()).healthy:
+            if not status.running:
+                raise PrefectServerError(
+                    f"the Prefect server is not running (it may have failed to start: see "
+                    f"{self.log_path}); start it with `dataload server start`"
+                )
+            if time.monotonic() > deadline:
+                raise PrefectServerError(
+                    f"the Prefect server on {status.url} does not answer; see {self.log_path}, "
+                    "or restart it with `dataload server stop` and `dataload server start`"
+                )
+            time.sleep(0.25)
 
     def stop(self) -> bool:
         """Stop the server; False when it was not running. The port stays recorded."""

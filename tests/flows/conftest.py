@@ -29,9 +29,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 from prefect.settings import PREFECT_API_URL, temporary_settings  # noqa: E402
 from tests.flows.world import World  # noqa: E402
 
-from dataload.prefect_server import PrefectServer  # noqa: E402
 from dataload.flows.flush import flush_prefect  # noqa: E402
 from dataload.lake import db  # noqa: E402
+from dataload.prefect_server import PrefectServer  # noqa: E402
 from dataload.sandbox.config import DayRates, SandboxConfig  # noqa: E402
 from dataload.sandbox.server import running_sandbox  # noqa: E402
 from dataload.settings import Settings  # noqa: E402

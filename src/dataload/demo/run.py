@@ -1,12 +1,13 @@
 """`dataload demo`: the whole product on one machine that has only Python.
 
 1. Starts the embedded PostgreSQL (or uses POSTGRES_HOST's), a sandbox university in a
-   background thread, and a Prefect server in the background (UI on 127.0.0.1:4200, its output
-   in a log file under the dataload home).
+   background thread, and the local Prefect server (`dataload server`; UI on 127.0.0.1:4200,
+   its output in a log file under the dataload home), or reuses those already running; a
+   Prefect server in PREFECT_API_URL is used as it is.
 2. Runs term, course and person for one day of the university, showing progress.
 3. Prints what the runs did, what each layer holds, what changed, and where to look.
 4. Stops what it started, also on Ctrl-C, unless `--keep`: then it says how to stop it
-   (`dataload demo --stop`).
+   (`dataload demo --stop` stops the servers it started or reused).
 
 The demo has a database of its own (`dataload_demo`), so it never touches a user's lake, and
 remembers which day it loaded last, so that `--day 2` continues from day 1 (it replays the
@@ -29,12 +30,7 @@ from rich.console import Console
 from dataload.demo.display import DemoDisplay, report_tables
 from dataload.lake.db import DatabaseUnavailable, recreate_database
 from dataload.lake.server import EmbeddedPostgresError
-from dataload.prefect_server import (
-    PrefectServer,
-    PrefectServerError,
-    free_port,
-    port_is_free,
-)
+from dataload.prefect_server import ManagedPrefectServer, PrefectServerError
 from dataload.settings import Settings
 
 __all__ = ["DEMO_DATABASE", "DemoOptions", "run_demo", "stop_demo"]
@@ -64,10 +60,6 @@ class DemoPlaces:
     def state_file(self) -> Path:
         return self.root / "state.json"
 
-    @property
-    def prefect_home(self) -> Path:
-        return self.root / "prefect"
-
     def read_state(self) -> dict[str, Any]:
         try:
             return json.loads(self.state_file.read_text())
@@ -90,18 +82,17 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     # `services` stops the Prefect server and PostgreSQL (unless kept); `sandbox` always stops.
     with ExitStack() as services, ExitStack() as sandbox_stack, display.running():
         try:
-            prefect, reused = _start_prefect(options, places, state, display, services)
-            _configure_environment(options, places, prefect.api_url)
-            postgres_started = _start_postgres(settings, display, services)
+            prefect = _start_prefect(options, settings, display, services)
+            _configure_environment(options, prefect.api_url)
+            _start_postgres(settings, display, services)
             days = _days_to_load(options, state)
             if days[0] == 1:
                 with display.step(f"fresh database {options.database}"):
                     asyncio.run(recreate_database(settings))
             sandbox = _start_sandbox(options, days[0], display, sandbox_stack)
             with display.step("Prefect server"):
-                display.note(f"{prefect.url} (log: {prefect.log_path})")
-                if not reused:
-                    prefect.wait_ready()
+                display.note(prefect.where)
+                prefect.wait_ready()
             reports = _load_days(days, sandbox, display)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] stopping what the demo started")
@@ -116,13 +107,17 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         state.update(
             seed=options.seed, people=options.people, database=options.database, day=days[-1]
         )
-        if options.keep and not reused:
-            services.pop_all()  # leave them running
-            state["kept"] = {"prefect": prefect.state(), "postgres": postgres_started}
+        if options.keep:
+            services.pop_all()  # leave them running; `--stop` stops what the demo used
+            state["kept"] = {
+                "prefect": prefect.server is not None,
+                "postgres": settings.uses_embedded_postgres,
+            }
         places.write_state(state)
     kept = bool(state.get("kept"))
     _print_summary(console, options, days[-1], sandbox.config, reports)
-    _print_where_to_look(console, options, days[-1], sandbox.config, prefect.url, kept)
+    up = kept or not prefect.started
+    _print_where_to_look(console, options, days[-1], sandbox.config, prefect.ui_url, up, kept)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
     return 0
 
@@ -137,13 +132,13 @@ def stop_demo(console: Console | None = None) -> None:
     if not kept:
         console.print("nothing to stop: no demo was kept running")
         return
-    if PrefectServer.stop_recorded(kept["prefect"]):
-        console.print(f"stopped the Prefect server on port {kept['prefect']['port']}")
+    if kept.get("prefect") and ManagedPrefectServer.of(settings.home).stop():
+        console.print("stopped the Prefect server")
     if kept.get("postgres"):
         from dataload.lake.db import embedded_server
 
-        embedded_server(settings).stop()
-        console.print("stopped the embedded PostgreSQL")
+        if embedded_server(settings).stop():
+            console.print("stopped the embedded PostgreSQL")
     places.write_state(state)
 
 
@@ -154,33 +149,52 @@ class _FlowFailed(Exception):
         self.error = error
 
 
+@dataclass
+class _DemoPrefect:
+    """The Prefect API the demo uses: the managed server (`server`), or PREFECT_API_URL's."""
+
+    api_url: str
+    server: ManagedPrefectServer | None
+    started: bool
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")
+
+    @property
+    def where(self) -> str:
+        if self.server is None:
+            return f"{self.ui_url} (PREFECT_API_URL)"
+        verb = "started" if self.started else "reused"
+        return f"{self.ui_url} ({verb}; log: {self.server.log_path})"
+
+    def wait_ready(self) -> None:
+        if self.server is not None:
+            self.server.wait_ready()
+
+
 def _start_prefect(
-    options: DemoOptions,
-    places: DemoPlaces,
-    state: dict[str, Any],
-    display: DemoDisplay,
-    services: ExitStack,
-) -> tuple[PrefectServer, bool]:
-    """The Prefect server kept by an earlier demo if it still answers (reused: True), else a
-    new one launched in the background on the UI port (or a free one if it is taken)."""
-    kept = state.get("kept", {}).get("prefect")
-    if kept:
-        server = PrefectServer(places.prefect_home, int(kept["port"]), host=str(kept["host"]))
-        if server.healthy():
-            display.console.print(f"reusing the Prefect server kept running at {server.url}")
-            return server, True
-        state.pop("kept")
-    port = options.port
-    if not port_is_free(port):
-        port = free_port()
-        display.console.print(f"port {options.port} is taken: the Prefect UI will be on {port}")
-    server = PrefectServer(places.prefect_home, port)
-    server.launch()  # comes up while PostgreSQL and the sandbox start
-    services.callback(server.stop)
-    return server, False
+    options: DemoOptions, settings: Settings, display: DemoDisplay, services: ExitStack
+) -> _DemoPrefect:
+    """PREFECT_API_URL's server, or the managed one: reused when it runs, else launched in the
+    background (it comes up while PostgreSQL and the sandbox start; `wait_ready` waits)."""
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    if os.environ.get("PREFECT_API_URL"):
+        return _DemoPrefect(os.environ["PREFECT_API_URL"], None, started=False)
+    server = ManagedPrefectServer.of(settings.home)
+
+    def launched(port: int) -> None:
+        if port != options.port:
+            display.console.print(f"port {options.port} is taken: the Prefect UI is on {port}")
+
+    status, started = server.start(port=options.port, on_launch=launched, wait=False)
+    if started:
+        services.callback(server.stop)
+    assert status.api_url is not None
+    return _DemoPrefect(status.api_url, server, started)
 
 
-def _configure_environment(options: DemoOptions, places: DemoPlaces, api_url: str) -> None:
+def _configure_environment(options: DemoOptions, api_url: str) -> None:
     """Point this process's flows at the demo database and the Prefect server, quietly.
 
     Set before prefect is first imported: it reads its settings and logging config then.
@@ -188,7 +202,6 @@ def _configure_environment(options: DemoOptions, places: DemoPlaces, api_url: st
     os.environ.update(
         {
             "POSTGRES_DB": options.database,
-            "PREFECT_HOME": str(places.prefect_home),
             "PREFECT_API_URL": api_url,
             # Flow logs reach the UI; the terminal shows the demo's own progress instead.
             "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
@@ -301,7 +314,7 @@ def _print_summary(
 
 
 def _print_where_to_look(
-    console: Console, options: DemoOptions, day: int, config: Any, url: str, keep: bool
+    console: Console, options: DemoOptions, day: int, config: Any, url: str, up: bool, keep: bool
 ) -> None:
     from dataload.sandbox.truth import person_truth
 
@@ -310,24 +323,25 @@ def _print_where_to_look(
     db_env = f"POSTGRES_DB={options.database}"
     console.print()
     console.print("[bold]Where to look[/]")
-    if keep:
+    if up:
         console.print(f"  Prefect UI  {url}  (flow runs; each run's summary under Artifacts)")
     else:
-        console.print(f"  Prefect UI  {url} (stopped now: `dataload demo --keep` leaves it up)")
+        console.print(f"  Prefect UI  {url} (stopped now: `uv run dataload demo --keep` keeps it)")
     console.print(
         "  tables      term_raw.term_data, term_xform.current_term_data, "
         "term_curated.term_data_by_service (likewise course_* and person_*), lake.runs"
     )
-    console.print(f"  history     {db_env} dataload history person {someone}")
+    console.print(f"  history     {db_env} uv run dataload history person {someone}")
     console.print(
-        f'  a query     psql "$({db_env} dataload db url)" -c "SELECT service, count(*) '
-        'FROM person_curated.person_data_by_service GROUP BY service"'
+        f'  a query     psql "$({db_env} uv run dataload db url)" -c "SELECT service, count(*) '
+        "FROM person_curated.person_data_by_service GROUP BY service\"  (psql: PostgreSQL's "
+        "client, e.g. apt install postgresql-client)"
     )
-    console.print(f"  next day    dataload demo --day {day + 1}")
+    console.print(f"  next day    uv run dataload demo --day {day + 1}")
     if keep:
         console.print(
             "[bold]Still running[/] (kept): the Prefect server and PostgreSQL; "
-            "stop them with `dataload demo --stop`"
+            "stop them with `uv run dataload demo --stop`"
         )
     else:
         console.print("Stopped the Prefect server, the sandbox and what else the demo started.")

@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-__all__ = ["ALERT_STATUSES", "Alert", "alert_for", "destinations", "send_alert"]
+__all__ = ["ALERT_STATUSES", "Alert", "alert_for", "destinations", "flow_run_page", "send_alert"]
 
 logger = logging.getLogger("dataload.alerts")
 
@@ -41,6 +41,13 @@ def alert_for(domain: str, status: str, outcome: str, page: str | None) -> Alert
         return None
     body = f"{outcome}\n{page}" if page else outcome
     return Alert(title=f"dataload {domain} run {status}", body=body)
+
+
+def flow_run_page(flow_run_id: object) -> str | None:
+    """A flow run's page in the Prefect UI (None without a UI address)."""
+    from prefect.utilities.urls import url_for
+
+    return url_for("flow-run", obj_id=str(flow_run_id)) if flow_run_id else None
 
 
 def destinations(setting: str) -> list[str]:

@@ -65,7 +65,8 @@ DAILY_LOADS = (
 
 
 def runner_deployments() -> list[RunnerDeployment]:
-    """The daily loads as deployments of this process: one run at a time each."""
+    """The daily loads as deployments of this process: one run at a time each, unpaused (a
+    Ctrl-C on an earlier `dataload serve` paused them)."""
     return [
         load.flow.to_deployment(
             name=load.name,
@@ -73,6 +74,7 @@ def runner_deployments() -> list[RunnerDeployment]:
             concurrency_limit=1,
             tags=list(load.tags),
             description=load.description,
+            paused=False,
         )
         for load in DAILY_LOADS
     ]

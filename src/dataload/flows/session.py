@@ -19,7 +19,7 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
-from dataload.flows.alerts import alert_for, send_alert
+from dataload.flows.alerts import alert_for, flow_run_page, send_alert
 from dataload.flows.progress import RunProgress, publish_progress
 from dataload.flows.report import LoadReport, SourceUse
 from dataload.flows.secrets import resolve_secret_blocks
@@ -159,7 +159,7 @@ class LoadSession:
 
 async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> None:
     """Announce a failed, partial or guarded run where DATALOAD_ALERTS says."""
-    alert = alert_for(domain, status, outcome, flow_run.get_flow_run_ui_url())
+    alert = alert_for(domain, status, outcome, flow_run_page(flow_run.get_id()))
     setting = settings.alerts.get_secret_value()
     if alert and setting and not setting.startswith("prefect-secret:"):
         sent = await send_alert(alert, setting)
