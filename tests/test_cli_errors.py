@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -29,3 +30,80 @@ def test_db_commands_refuse_the_embedded_server_when_a_host_is_configured() -> N
     result = run_cli("db", "start", POSTGRES_HOST="db.example.edu")
     assert result.returncode == 1
     assert "POSTGRES_HOST is set" in result.stderr and "Traceback" not in result.stderr
+
+
+def run_unconfigured(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`dataload ...` as a new user runs it: fresh HOME, no .env, no source variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(_CONFIGURED)}
+    clean |= {"HOME": str(tmp_path), "DATALOAD_HOME": str(tmp_path / "home"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "dataload.cli", *args],
+        env=clean,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+_CONFIGURED = ("POSTGRES_", "PEOPLE_SOFT_", "SNAPLOGIC_", "SAP_", "VDS_", "PREFECT_", "DATALOAD_")
+
+
+def test_run_with_nothing_configured_names_the_missing_variables_before_any_network_call(
+    tmp_path: Path,
+) -> None:
+    result = run_unconfigured(tmp_path, "run", "term")
+
+    assert result.returncode == 1
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert len(output) <= 5, output
+    assert "PEOPLE_SOFT_USER" in output[-1] and "PEOPLE_SOFT_PASS" in output[-1]
+    assert not (tmp_path / "home" / "prefect").exists()  # no Prefect server was started
+
+
+def test_every_missing_person_variable_is_named_in_one_message(tmp_path: Path) -> None:
+    result = run_unconfigured(tmp_path, "run", "person", PEOPLE_SOFT_USER="u", VDS_URL="vds.edu")
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    for variable in (
+        "PEOPLE_SOFT_PASS",
+        "SAP_URL",
+        "SAP_KEY",
+        "VDS_PASSWORD",
+        "SNAPLOGIC_PERSON_KEY",
+    ):
+        assert variable in line
+    assert "VDS_URL must start with http:// or https://" in line
+    assert "PEOPLE_SOFT_USER," not in line
+
+
+def test_a_malformed_port_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    result = run_unconfigured(tmp_path, "run", "term", POSTGRES_PORT="abc")
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: POSTGRES_PORT") and "'abc'" in line
+
+
+def test_a_password_without_a_host_is_not_silently_ignored(tmp_path: Path) -> None:
+    result = run_unconfigured(
+        tmp_path, "run", "term", POSTGRES_PASS="s3cret", PEOPLE_SOFT_USER="u", PEOPLE_SOFT_PASS="p"
+    )
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "POSTGRES_PASS is set but POSTGRES_HOST is not" in line and "s3cret" not in line
+
+
+def test_an_unexpected_failure_is_one_line_and_its_traceback_goes_to_the_log(
+    tmp_path: Path,
+) -> None:
+    # A folder that does not exist: an OSError no command words itself.
+    result = run_unconfigured(tmp_path, "sandbox", "--env-file", str(tmp_path / "no" / "x.env"))
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "Traceback" not in result.stderr
+    log = tmp_path / "home" / "log" / "dataload.log"
+    assert str(log) in line and "Traceback" in log.read_text()

@@ -79,3 +79,22 @@ async def test_deploy_all_then_a_process_worker_runs_a_deployment(world: World) 
     run = await world.last_run("term")
     assert run["status"] == "complete" and run["flow"] == "term-raw-flow"
     assert await world.count("SELECT count(*) FROM term_xform.current_term_data") > 0
+
+
+async def test_serving_again_resumes_deployments_an_earlier_ctrl_c_paused(prefect_api: str) -> None:
+    import asyncio
+
+    from prefect import get_client
+
+    def term_deployment():  # built outside the event loop, as `dataload serve` does
+        return next(d for d in runner_deployments() if d.name == "term-raw-daily")
+
+    deployment_id = await (await asyncio.to_thread(term_deployment)).apply()
+    async with get_client() as client:
+        await client.pause_deployment(deployment_id)  # what Ctrl-C on `dataload serve` does
+        assert (await client.read_deployment(deployment_id)).paused
+
+        await (await asyncio.to_thread(term_deployment)).apply()
+
+        assert not (await client.read_deployment(deployment_id)).paused
+        await client.delete_deployment(deployment_id)

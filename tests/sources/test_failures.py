@@ -26,6 +26,7 @@ from dataload.sources import (
     SourceResponseError,
     SourceServerError,
     SourceTransportError,
+    SourceUnresolvable,
     Vds,
     timeouts,
 )
@@ -277,3 +278,12 @@ async def test_a_refused_request_quotes_the_servers_reason_without_secrets(
     assert "answered 400 Bad Request (csEnv must be 'test'; key REDACTED ok)" in message
     assert SECRET not in message
     assert len(scripted.received) == 1
+
+
+async def test_a_host_name_that_does_not_resolve_is_not_retried():
+    async with peoplesoft("http://no-such-host.invalid") as ps:
+        with pytest.raises(SourceUnresolvable) as raised:
+            await ps.terms()
+        stats = ps.stats
+    assert (stats.requests, stats.retries) == (1, 0)
+    assert "host name does not resolve: check PEOPLE_SOFT_URL" in str(raised.value)

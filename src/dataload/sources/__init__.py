@@ -13,6 +13,7 @@ from dataload.sources.errors import (
     SourceResponseError,
     SourceServerError,
     SourceTransportError,
+    SourceUnresolvable,
 )
 from dataload.sources.http import ClientStats, SourceClient, timeouts
 from dataload.sources.peoplesoft import PeopleSoft
@@ -38,6 +39,7 @@ __all__ = [
     "SourceResponseError",
     "SourceServerError",
     "SourceTransportError",
+    "SourceUnresolvable",
     "Vds",
     "timeouts",
 ]
