@@ -101,7 +101,7 @@ def test_demo_loads_two_days_prints_where_to_look_and_stops_everything(demo: Dem
     assert "Day 2 of a university of 300 people" in out
     assert out.count("complete") >= 3
     assert "What changed since the day before" in out and "marked deleted" in out
-    assert f"POSTGRES_DB={demo.database} dataload history person U" in out
+    assert f"POSTGRES_DB={demo.database} uv run dataload history person U" in out
     assert "Stopped the Prefect server" in out
     assert "prefect" not in result.stderr.lower()  # its startup noise went to its log file
     demo.assert_nothing_left_running()
@@ -128,4 +128,32 @@ def test_an_interrupted_demo_stops_what_it_started(demo: Demo) -> None:
 
     assert process.returncode == 130, output
     assert "interrupted" in output
+    demo.assert_nothing_left_running()
+
+
+def test_demo_stop_stops_the_servers_a_kept_demo_used_even_when_it_reused_them(
+    demo: Demo,
+) -> None:
+    env = demo.env
+    started = subprocess.run(
+        [sys.executable, "-m", "dataload.cli", "server", "start", "--port", str(demo.port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert started.returncode == 0, started.stderr
+
+    kept = demo.run("--keep")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "reused" in kept.stdout and "uv run dataload demo --stop" in kept.stdout
+
+    stopped = subprocess.run(
+        [sys.executable, "-m", "dataload.cli", "demo", "--stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "stopped the Prefect server" in stopped.stdout
     demo.assert_nothing_left_running()

@@ -193,8 +193,9 @@ def terminal_progress(stream: TextIO | None = None) -> Iterator[None]:
     columns = shutil.get_terminal_size(fallback=(80, 24)).columns
     live = stream.isatty() and columns >= LIVE_MIN_COLUMNS
     stop = threading.Event()
+    first = len(_RUNS)  # runs from before this display are not its business
     worker = threading.Thread(
-        target=_live if live else _plain, args=(stream, stop), daemon=True, name="progress"
+        target=_live if live else _plain, args=(stream, stop, first), daemon=True, name="progress"
     )
     worker.start()
     try:
@@ -205,7 +206,7 @@ def terminal_progress(stream: TextIO | None = None) -> Iterator[None]:
         worker.join(timeout=5)
 
 
-def _plain(stream: TextIO, stop: threading.Event) -> None:
+def _plain(stream: TextIO, stop: threading.Event, first: int) -> None:
     """One line per running step every PLAIN_INTERVAL_S, and one when a step finishes."""
     reported: set[int] = set()
     last = time.monotonic()
@@ -213,7 +214,7 @@ def _plain(stream: TextIO, stop: threading.Event) -> None:
         _redraw_now.wait(0.5)
         _redraw_now.clear()
         due = time.monotonic() - last >= PLAIN_INTERVAL_S
-        for progress in list(_RUNS):
+        for progress in _RUNS[first:]:
             for step in list(progress.steps):
                 if step.finished and id(step) not in reported:
                     reported.add(id(step))
@@ -226,7 +227,7 @@ def _plain(stream: TextIO, stop: threading.Event) -> None:
             return
 
 
-def _live(stream: TextIO, stop: threading.Event) -> None:
+def _live(stream: TextIO, stop: threading.Event, first: int) -> None:
     """A rich progress display: a row per step with bar, count, rate and ETA."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -241,7 +242,7 @@ def _live(stream: TextIO, stop: threading.Event) -> None:
     )
     with Progress(*columns, console=console, transient=False, refresh_per_second=4) as display:
         while True:
-            for progress in list(_RUNS):
+            for progress in _RUNS[first:]:
                 for step in list(progress.steps):
                     if id(step) not in rows:
                         rows[id(step)] = display.add_task(
