@@ -442,6 +442,24 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _check_database(settings) -> None:
+    """Connect once before anything starts: a wrong host or password is told in a second."""
+    import asyncio
+
+    from dataload.lake import db
+
+    if settings.postgres_pass.get_secret_value().startswith("prefect-secret:"):
+        return  # read from Prefect, which is not started yet: the run will tell
+
+    async def probe() -> None:
+        await (await db.connect(settings, database="postgres", connect_timeout=5)).close()
+
+    try:
+        asyncio.run(probe())
+    except db.DatabaseUnavailable as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command("run")
 def run(
     flow: FlowName = typer.Argument(..., help="The flow to run: term, course or person."),  # noqa: B008
@@ -458,6 +476,7 @@ def run(
 
     settings = load_settings()
     check_configuration(settings, (flow.value,))
+    _check_database(settings)
     _quiet_prefect()
     _prefect_api(settings)
     from dataload.flows import FLOWS

@@ -45,6 +45,8 @@ class Step:
     reader: Callable[[], int] | None = None
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
+    #: Ended by a failure of the run, not by doing everything.
+    stopped: bool = False
 
     @property
     def done(self) -> int:
@@ -53,10 +55,12 @@ class Step:
     def add(self, n: int = 1) -> None:
         self.count += n
 
-    def finish(self) -> None:
+    def finish(self, *, stopped: bool = False) -> None:
         if self.ended is None:
             self.ended = time.monotonic()
-            self.total = self.done
+            self.stopped = stopped
+            if not stopped:
+                self.total = self.done
 
     @property
     def finished(self) -> bool:
@@ -76,7 +80,7 @@ class Step:
 
     @property
     def fraction(self) -> float:
-        if self.finished:
+        if self.finished and not self.stopped:
             return 1.0
         if not self.total:
             return 0.0
@@ -90,6 +94,8 @@ class RunProgress:
         self.domain = domain
         self.steps: list[Step] = []
         self.closed = False
+        #: Set by the session when the run fails: unfinished steps are shown as stopped.
+        self.failed = False
 
     def step(
         self, name: str, *, total: int | None = None, reader: Callable[[], int] | None = None
@@ -115,7 +121,7 @@ class RunProgress:
 
     def __exit__(self, *exc_info: object) -> None:
         for step in self.steps:
-            step.finish()
+            step.finish(stopped=self.failed)
         self.closed = True
         _redraw_now.set()
 
@@ -127,8 +133,10 @@ _redraw_now = threading.Event()
 
 def describe_step(step: Step) -> str:
     """`people queried 1,200/2,000 310/s ETA 3s` (or `done in 6.4s` once finished)."""
-    total = f"/{step.total:,}" if step.total is not None and not step.finished else ""
-    text = f"{step.name} {step.done:,}{total}"
+    shown_total = step.total is not None and (step.stopped or not step.finished)
+    text = f"{step.name} {step.done:,}{f'/{step.total:,}' if shown_total else ''}"
+    if step.stopped:
+        return f"{text}, stopped by the failure"
     if step.finished:
         elapsed = (step.ended or 0.0) - step.started
         return f"{text} in {elapsed:.1f}s"
@@ -182,7 +190,7 @@ async def publish_progress(progress: RunProgress) -> AsyncIterator[RunProgress]:
             updater.cancel()
             if artifact is not None:
                 for step in progress.steps:
-                    step.finish()
+                    step.finish(stopped=progress.failed)
                 await _update(artifact)
 
 
@@ -218,7 +226,8 @@ def _plain(stream: TextIO, stop: threading.Event, first: int) -> None:
             for step in list(progress.steps):
                 if step.finished and id(step) not in reported:
                     reported.add(id(step))
-                    print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
+                    if step.done or not step.stopped:  # a step the failure came before: silent
+                        print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
                 elif due and not step.finished and (step.done or step.total):
                     print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
         if due:

@@ -107,6 +107,7 @@ class LoadSession:
         reason = _describe(exc)
         logger = get_run_logger()
         logger.error("%s run failed: %s", self.domain, reason)
+        self.progress.failed = True
         await self._stack.aclose()
         try:
             if self.summary is None:

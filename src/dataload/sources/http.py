@@ -219,7 +219,7 @@ class SourceHttp:
                     source=label,
                     endpoint=endpoint(url),
                     problem="could not be reached: its host name does not resolve",
-                    hint=f"check {self.url_variable} (and this machine's DNS)",
+                    hint=f"check {self.url_variable} and this machine's DNS",
                 ) from exc
             raise SourceTransportError(
                 source=label,
