@@ -83,7 +83,7 @@ async def gather_person_ids(
     peoplesoft: PeopleSoft, sap: Sap, vds: Vds, step: Step | None = None
 ) -> PersonIds:
     """Student, active employee, faculty and staff ids, de-duplicated."""
-    step = step or Step("ids gathered")
+    step = step or Step("ids listed")
 
     async def counted(ids: Awaitable[list[str]]) -> list[str]:
         answer = await ids
@@ -258,7 +258,7 @@ async def person_raw_flow() -> LoadReport:
         sap = await session.client(Sap)
         vds = await session.client(Vds)
         snaplogic = await session.client(SnapLogicPersons)
-        ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids gathered"))
+        ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids listed"))
         for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
             session.note(name, count)
         people = await load_people(
