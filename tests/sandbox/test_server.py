@@ -105,5 +105,6 @@ def test_cli_serves_the_configured_sandbox_until_terminated():
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=10)
-    assert f"SAP_URL={base}/sap" in output
-    assert "sandbox-sap-key" not in output
+    # Ready to paste: the sandbox's credentials are its own defaults, not secrets.
+    assert f"export SAP_URL={base}/sap" in output
+    assert "export SAP_KEY=sandbox-sap-key" in output
