@@ -148,10 +148,10 @@ def _lake_settings():
     """The settings, with POSTGRES_PASS read from its Prefect Secret block when it names one."""
     import asyncio
 
-    from dataload.settings import get_settings
+    from dataload.settings import SECRET_BLOCK_PREFIX, get_settings
 
     settings = get_settings()
-    if not settings.postgres_pass.get_secret_value().startswith("prefect-secret:"):
+    if not settings.postgres_pass.get_secret_value().startswith(SECRET_BLOCK_PREFIX):
         return settings
     _quiet_prefect()
     _prefect_api(settings)
@@ -384,19 +384,18 @@ def sandbox(
     base_url = f"http://{host}:{port}"
     # The sandbox's credentials are its own command-line defaults, not secrets: shown whole,
     # so that they can be pasted.
-    variables = "".join(
-        f"{name}={value}\n" for name, value in environment(config, base_url).items()
-    )
+    variables = environment(config, base_url)
     typer.echo(f"sandbox on {base_url} (truth: {base_url}/_sandbox/truth); point dataload at it:")
     if env_file:
         from pathlib import Path
 
-        Path(env_file).write_text(f"# dataload sandbox on {base_url}\n{variables}")
+        lines = "".join(f"{name}={value}\n" for name, value in variables.items())
+        Path(env_file).write_text(f"# dataload sandbox on {base_url}\n{lines}")
         typer.echo(f"  wrote {env_file} (copy it to .env in the directory you run dataload in)")
     else:
         import shlex
 
-        for name, value in environment(config, base_url).items():
+        for name, value in variables.items():
             typer.echo(f"  export {name}={shlex.quote(value)}")
     try:
         serve(config, host, port)
@@ -447,8 +446,9 @@ def _check_database(settings) -> None:
     import asyncio
 
     from dataload.lake import db
+    from dataload.settings import SECRET_BLOCK_PREFIX
 
-    if settings.postgres_pass.get_secret_value().startswith("prefect-secret:"):
+    if settings.postgres_pass.get_secret_value().startswith(SECRET_BLOCK_PREFIX):
         return  # read from Prefect, which is not started yet: the run will tell
 
     async def probe() -> None:

@@ -167,14 +167,10 @@ class PrefectServer:
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout)
 
-    def state(self) -> dict[str, object]:
-        """What a later process needs to find (and stop) this server: see `stop_recorded`."""
-        assert self.process is not None
-        return {"pid": self.process.pid, "port": self.port, "host": self.host}
-
     @staticmethod
     def stop_recorded(state: dict[str, object], *, timeout: float = 15.0) -> bool:
-        """Stop a server started by an earlier process from its `state()`; False if it was gone."""
+        """Stop a server started by an earlier process from its recorded pid; False if it was
+        gone."""
         pid = int(state["pid"])  # type: ignore[call-overload]
         if not _is_prefect_server(pid):
             return False

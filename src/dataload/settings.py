@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "FLOW_VARIABLES",
+    "SECRET_BLOCK_PREFIX",
     "ConfigurationError",
     "Settings",
     "check_configuration",
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return load_settings()
+
+
+#: A secret setting that starts with this names a Prefect Secret block (`dataload.flows.secrets`).
+SECRET_BLOCK_PREFIX = "prefect-secret:"
 
 
 class ConfigurationError(ValueError):

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from dataload.settings import ConfigurationError, Settings
+from dataload.settings import SECRET_BLOCK_PREFIX, ConfigurationError, Settings
 
-__all__ = ["BLOCK_PREFIX", "block_references", "resolve_secret_blocks"]
-
-BLOCK_PREFIX = "prefect-secret:"
+__all__ = ["block_references", "resolve_secret_blocks"]
 
 
 def block_references(settings: Settings) -> dict[str, str]:
@@ -24,8 +22,10 @@ def block_references(settings: Settings) -> dict[str, str]:
     references = {}
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value().startswith(BLOCK_PREFIX):
-            references[name] = value.get_secret_value().removeprefix(BLOCK_PREFIX).strip()
+        if isinstance(value, SecretStr) and value.get_secret_value().startswith(
+            SECRET_BLOCK_PREFIX
+        ):
+            references[name] = value.get_secret_value().removeprefix(SECRET_BLOCK_PREFIX).strip()
     return references
 
 

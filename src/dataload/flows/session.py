@@ -25,7 +25,7 @@ from dataload.flows.report import LoadReport, SourceUse
 from dataload.flows.secrets import resolve_secret_blocks
 from dataload.lake import Lake, LoadRun, RunSummary, init_lake
 from dataload.lake.db import create_pool
-from dataload.settings import Settings
+from dataload.settings import SECRET_BLOCK_PREFIX, Settings
 from dataload.sources.http import SourceClient
 
 __all__ = ["LoadSession"]
@@ -162,7 +162,7 @@ async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> 
     """Announce a failed, partial or guarded run where DATALOAD_ALERTS says."""
     alert = alert_for(domain, status, outcome, flow_run_page(flow_run.get_id()))
     setting = settings.alerts.get_secret_value()
-    if alert and setting and not setting.startswith("prefect-secret:"):
+    if alert and setting and not setting.startswith(SECRET_BLOCK_PREFIX):
         sent = await send_alert(alert, setting)
         get_run_logger().info("alert sent to %d destination(s)", sent)
 
