@@ -64,3 +64,43 @@ def test_guarded_and_failed_outcomes_call_for_an_alert_complete_does_not() -> No
     assert alert_for("person", "guarded", "person-raw-flow: guarded", "http://ui/x") is not None
     assert alert_for("person", "failed", "person-raw-flow: failed", None) is not None
     assert alert_for("person", "complete", "person-raw-flow: complete", None) is None
+
+
+async def test_a_prefect_notification_block_is_a_destination_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    with webhook_receiver() as hook:
+        await CustomWebhookNotificationBlock(
+            name="ops",
+            url=hook.url,
+            json_data={"subject": "{{subject}}", "text": "{{body}}"},
+        ).save("dataload-test-ops", overwrite=True)
+        monkeypatch.setenv("PEOPLE_SOFT_PASS", "wrong")
+        monkeypatch.setenv("DATALOAD_ALERTS", "prefect:custom-webhook/dataload-test-ops")
+
+        with pytest.raises(Exception, match="PEOPLE_SOFT_PASS"):
+            await FLOWS["term"]()
+
+    [post] = hook.posts
+    assert post["json"]["subject"] == "dataload term run failed"
+    assert post["json"]["text"].startswith("term-raw-flow: failed")
+
+
+async def test_a_failed_run_can_send_an_e_mail(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.flows.smtp import smtp_receiver
+
+    with smtp_receiver() as mailbox:
+        address = f"mailto://127.0.0.1:{mailbox.port}?from=dataload@example.edu&to=ops@example.edu"
+        monkeypatch.setenv("DATALOAD_ALERTS", address)
+        monkeypatch.setenv("PEOPLE_SOFT_PASS", "wrong")
+
+        with pytest.raises(Exception, match="PEOPLE_SOFT_PASS"):
+            await FLOWS["term"]()
+
+    [message] = mailbox.messages
+    assert "Subject: dataload term run failed" in message and "To: ops@example.edu" in message
+    assert "term-raw-flow: failed" in message and "/runs/flow-run/" in message
