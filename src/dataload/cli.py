@@ -496,14 +496,35 @@ def run(
     if isinstance(report, BaseException) or report is None:
         reason = " ".join(str(report).split()) if report else state.message
         raise fail(f"the {flow.value} flow failed: {reason} (run: {page}; log: {log})")
-    typer.echo(report.headline())
-    for section, counts in (("fetched", report.fetched), ("layers", report.layers)):
-        typer.echo(f"  {section}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    services = ", ".join(f"{k} {v}" for k, v in report.services.items())
-    typer.echo(f"  curated services: {services or 'none'}")
-    typer.echo(f"  run: {page}")
+    _print_summary(report, page)
     if not report.succeeded:
         raise typer.Exit(1)
+
+
+def _print_summary(report, page: str | None) -> None:
+    """The run's headline and counts, wrapped to the terminal (80 columns when piped)."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size(fallback=(80, 24)).columns
+    services = ", ".join(f"{k} {v}" for k, v in report.services.items()) or "none"
+    lines = [
+        report.headline(),
+        "  fetched: " + ", ".join(f"{k} {v}" for k, v in report.fetched.items()),
+        "  layers: " + ", ".join(f"{k} {v}" for k, v in report.layers.items()),
+        f"  curated services: {services}",
+        f"  run: {page}",
+    ]
+    for line in lines:
+        typer.echo(
+            textwrap.fill(
+                line,
+                width=width,
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+                break_long_words=False,
+            )
+        )
 
 
 @app.command("serve")
