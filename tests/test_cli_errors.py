@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -107,3 +109,21 @@ def test_an_unexpected_failure_is_one_line_and_its_traceback_goes_to_the_log(
     assert line.startswith("error: ") and "Traceback" not in result.stderr
     log = tmp_path / "home" / "log" / "dataload.log"
     assert str(log) in line and "Traceback" in log.read_text()
+
+
+@pytest.mark.skipif(not os.environ.get("POSTGRES_HOST"), reason="needs POSTGRES_HOST's server")
+def test_a_prefect_api_url_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    database = {name: os.environ[name] for name in os.environ if name.startswith("POSTGRES_")}
+    result = run_unconfigured(
+        tmp_path,
+        "run",
+        "term",
+        PEOPLE_SOFT_USER="u",
+        PEOPLE_SOFT_PASS="p",
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+        **database,
+    )
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "PREFECT_API_URL (http://127.0.0.1:9/api) does not answer" in line

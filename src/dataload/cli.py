@@ -427,7 +427,7 @@ def _prefect_api(settings) -> str:
     try:
         api_url, _ = use_prefect_api(settings.home, on_launch=launching)
     except PrefectServerError as exc:
-        raise fail(f"{exc}; or set PREFECT_API_URL to a running Prefect server") from None
+        raise fail(str(exc)) from None
     return api_url
 
 

@@ -367,8 +367,16 @@ def use_prefect_api(
     forbidden, so a command never waits for one.
     """
     os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"], True
+    if external := os.environ.get("PREFECT_API_URL"):
+        try:  # any answer will do: Prefect Cloud answers 401 to a request without its key
+            httpx.get(f"{external.rstrip('/')}/health", timeout=5.0)
+        except httpx.TransportError as exc:
+            raise PrefectServerError(
+                f"the Prefect API in PREFECT_API_URL ({external}) does not answer "
+                f"({type(exc).__name__}): check PREFECT_API_URL, or unset it to use the local "
+                "server (`dataload server`)"
+            ) from None
+        return external, True
     status, _ = ManagedPrefectServer.of(dataload_home).start(on_launch=on_launch)
     assert status.api_url is not None
     os.environ["PREFECT_API_URL"] = status.api_url
