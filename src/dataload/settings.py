@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     snaplogic_timeout_s: float = Field(900.0, alias="DATALOAD_SNAPLOGIC_TIMEOUT_S", gt=0)
     # The term flow refuses an answer shorter than this fraction of the terms it has.
     term_shrink_threshold: float = Field(0.5, alias="DATALOAD_TERM_SHRINK_THRESHOLD", ge=0, le=1)
+    # A run that would delete more than this share of a domain's live records deletes nobody
+    # (`dataload run ... --allow-mass-delete` overrides it for one run).
+    max_delete_share: float = Field(0.05, alias="DATALOAD_MAX_DELETE_SHARE", ge=0, le=1)
+    # Seconds a run waits for another run of its domain to end before it is refused.
+    writer_wait_s: float = Field(60.0, alias="DATALOAD_WRITER_WAIT_S", ge=0)
 
     home: Path = Field(default_factory=default_home, alias="DATALOAD_HOME")
 

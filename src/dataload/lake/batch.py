@@ -1,8 +1,8 @@
 """Turning a batch of records into what the write path sends: pure Python, no database.
 
 Each record is checked (a JSON object, its key fields present and of the right type, content
-PostgreSQL can store), its key extracted and its text serialised with sorted keys; the md5 of
-that text is its "exact" hash. A bad record is set aside with its reason; the others go on.
+PostgreSQL can store, see content.py), its never-store fields removed, its key extracted and its
+text serialised with sorted keys; the md5 of that text is its "exact" hash. A bad record is set aside with its reason; the others go on.
 Records are sorted by key so that concurrent batches take row locks in the same order (no
 deadlocks), and a key offered twice in one batch keeps its last record.
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from dataload.lake.content import BadContent, ContentRules
 from dataload.lake.domains import Domain
 
 __all__ = ["PreparedBatch", "Rejection", "prepare_batch"]
@@ -60,7 +61,10 @@ def _sample(record: Any) -> str:
     try:
         text = orjson.dumps(record, default=repr).decode()
     except (TypeError, orjson.JSONEncodeError):
-        text = repr(record)
+        try:
+            text = repr(record)
+        except RecursionError:
+            text = f"<a {type(record).__name__} nested too deep to show>"
     return text[:SAMPLE_CHARS]
 
 
@@ -69,6 +73,8 @@ def _key_error(domain: Domain, record: dict[str, Any]) -> str | None:
         value = record.get(field_name)
         if value is None or value == "":
             return f"missing key field {field_name!r}"
+        if type(value) is str and not value.strip():
+            return f"blank key field {field_name!r}"
         if kind == "bigint":
             if type(value) is not int or value not in _INT64:
                 return f"key field {field_name!r} must be an integer, got {type(value).__name__}"
@@ -90,7 +96,12 @@ def _payload(record: dict[str, Any]) -> bytes:
     return payload
 
 
-def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
+def prepare_batch(
+    domain: Domain, records: Iterable[Any], rules: ContentRules | None = None
+) -> PreparedBatch:
+    """`rules`: the domain's content rules, kept by the caller across batches (they learn
+    field names); made from the domain when not given."""
+    rules = rules or ContentRules(domain.never_store)
     batch = PreparedBatch()
     by_key: dict[Key, tuple[uuid.UUID | None, str | None, dict[str, Any] | None]] = {}
     for record in records:
@@ -114,7 +125,12 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
                 )
             )
         try:
+            record = rules.clean(record)
             payload = _payload(record)
+        except BadContent as exc:
+            batch.rejections.append(Rejection(f"content refused: {exc}", _sample(record)))
+            by_key[key] = (None, None, None)
+            continue
         except ValueError as exc:
             batch.rejections.append(Rejection(f"content cannot be stored: {exc}", _sample(record)))
             by_key[key] = (None, None, None)

@@ -133,6 +133,10 @@ async def create_pool(settings: Settings, **pool_options: Any) -> asyncpg.Pool:
     if params.embedded:
         await ensure_database(settings)
     options: dict[str, Any] = {"min_size": 1, "max_size": 16, "timeout": 10.0, **pool_options}
+    # A batch's commit is acknowledged only once it is durable, whatever the server's default
+    # (the embedded server's is off): the ledger and the run's view of what it stored must not
+    # claim a batch a crash then takes back. One WAL flush per batch of hundreds of records.
+    options.setdefault("server_settings", {}).setdefault("synchronous_commit", "on")
     try:
         return await asyncpg.create_pool(
             host=params.host,

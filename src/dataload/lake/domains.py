@@ -23,6 +23,8 @@ class Domain:
     key_columns: tuple[str, ...]
     key_types: tuple[str, ...]  # 'text' or 'bigint'
     key_fields: tuple[str, ...]  # payload field of each key column
+    #: Field names never stored, at any depth, without regard to case; "finAid*" is a prefix.
+    never_store: tuple[str, ...] = ()
 
     @property
     def data_column(self) -> str:
@@ -39,11 +41,16 @@ class Domain:
 
 async def load_domains(conn: asyncpg.Connection) -> dict[str, Domain]:
     rows = await conn.fetch(
-        "SELECT domain, key_columns, key_types, key_fields FROM lake.domains ORDER BY domain"
+        "SELECT domain, key_columns, key_types, key_fields, never_store"
+        " FROM lake.domains ORDER BY domain"
     )
     return {
         r["domain"]: Domain(
-            r["domain"], tuple(r["key_columns"]), tuple(r["key_types"]), tuple(r["key_fields"])
+            r["domain"],
+            tuple(r["key_columns"]),
+            tuple(r["key_types"]),
+            tuple(r["key_fields"]),
+            tuple(r["never_store"]),
         )
         for r in rows
     }

@@ -13,8 +13,16 @@ A batch is one transaction of a few round trips:
 4. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
 A database error anywhere rolls the whole batch back: no layer shows any part of it.
 
-`finish(complete=True)` declares the run a complete snapshot: keys it never offered are marked
-deleted. `finish(complete=False)` and `fail()` never delete.
+A run holds its domain's writer lock (a PostgreSQL advisory lock) on a connection of its own,
+from `Lake.start_run` to `finish` or `fail`: one writer per domain, released by PostgreSQL when
+the process dies. Each batch and the finish check that the lock is still held on the same server
+incarnation, so a run that outlived a database crash can neither load nor delete.
+
+`finish(complete=True)` declares the run a complete snapshot: live keys it neither loaded nor
+listed (`list_keys`, for a listing that comes apart from the records) are marked deleted, unless
+a listed key was never loaded (the run ends partial) or the deletions would exceed the
+mass-deletion guard (it ends guarded); then nobody is deleted. `finish(complete=False)` and
+`fail()` never delete. Every way a run ends keeps the batches it committed.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,9 +41,18 @@ import orjson
 
 from dataload.lake.batch import PreparedBatch, prepare_batch
 from dataload.lake.canonical import content_hash
+from dataload.lake.content import ContentRules
 from dataload.lake.domains import Domain, UnknownDomain, load_domains
 
-__all__ = ["BatchResult", "Lake", "LakeError", "LoadRun", "RunSummary"]
+__all__ = [
+    "DEFAULT_MAX_DELETE_SHARE",
+    "BatchResult",
+    "Lake",
+    "LakeError",
+    "LoadRun",
+    "RunSummary",
+    "WriterBusy",
+]
 
 log = logging.getLogger("dataload.lake")
 
@@ -44,10 +61,19 @@ _LOGGED_REJECTIONS = 10  # per batch; the ledger keeps them all
 # trigger once (a few milliseconds of planning); smaller chunks overlap more of the Python
 # hashing with PostgreSQL's work.
 _COPY_CHUNK = 250
+#: Keys per statement when a run declares its listing.
+_LIST_CHUNK = 20_000
+#: A complete run that would delete more than this share of the live keys of its scope deletes
+#: nobody and ends guarded.
+DEFAULT_MAX_DELETE_SHARE = 0.05
 
 
 class LakeError(RuntimeError):
     """A load could not be written; the batch or run named in the message was rolled back."""
+
+
+class WriterBusy(LakeError):
+    """Another run of the domain is loading: one writer per domain."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,14 @@ class RunSummary:
     duration_s: float | None
     error: str | None = None
     rejected_reasons: list[str] = field(default_factory=list)
+    #: Keys of the listing the run declared (None: its records were its listing).
+    listed: int | None = None
+    #: Listed keys the run never loaded, and a few of them.
+    missing: int = 0
+    missing_sample: list[str] = field(default_factory=list)
+    #: What the run did, in one sentence ("stored 3 new and 5 changed records, deleted nobody:
+    #: ...").
+    outcome: str | None = None
 
 
 def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID]:
@@ -86,21 +120,25 @@ def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uui
 class LoadRun:
     """One load of one domain; create it with `Lake.start_run`."""
 
-    def __init__(self, pool: asyncpg.Pool, domain: Domain, run_id: int) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, domain: Domain, run_id: int, writer: asyncpg.Connection
+    ) -> None:
         self._pool = pool
         self.domain = domain
         self.run_id = run_id
+        self._writer: asyncpg.Connection | None = writer  # holds the domain's writer lock
+        self._rules = ContentRules(domain.never_store)
         self._in_flight = 0
 
     async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
         """Load one batch atomically; bad records are rejected, the rest loads."""
         started = time.perf_counter()
         # Serialising and hashing is CPU work: keep the event loop free meanwhile.
-        batch = await asyncio.to_thread(prepare_batch, self.domain, records)
+        batch = await asyncio.to_thread(prepare_batch, self.domain, records, self._rules)
         self._in_flight += 1
         try:
             inserted, changed = await self._write(batch)
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
                 f"{self.domain.name} batch of {batch.offered} records (run {self.run_id}) failed "
                 f"and was rolled back: {type(exc).__name__}: {exc}"
@@ -237,14 +275,64 @@ class LoadRun:
             for task in pending:
                 task.cancel()
 
+    async def list_keys(self, keys: Iterable[Any]) -> int:
+        """Declare keys of the run's complete listing, when it comes apart from the records (the
+        person ids of PeopleSoft, SAP and VDS): a listed key the run never loads is missing, so
+        the run ends partial and deletes nobody. A key is a tuple of the key columns' values, or
+        the value alone for a one-column key. Returns how many keys were declared."""
+        rows = [list(k) if isinstance(k, tuple | list) else [k] for k in keys]
+        declared = 0
+        try:
+            for start in range(0, max(len(rows), 1), _LIST_CHUNK):
+                async with self._pool.acquire() as conn:
+                    declared += await conn.fetchval(
+                        "SELECT lake.list_keys($1, $2::jsonb)",
+                        self.run_id,
+                        orjson.dumps(rows[start : start + _LIST_CHUNK]).decode(),
+                    )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LakeError(
+                f"declaring the listing of {self.domain.name} run {self.run_id} failed: {exc}"
+            ) from exc
+        return declared
+
     async def finish(
-        self, *, complete: bool, scope: Mapping[str, Sequence[str | int]] | None = None
+        self,
+        *,
+        complete: bool,
+        scope: Mapping[str, Sequence[str | int]] | None = None,
+        allow_mass_delete: bool = False,
+        max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
+        incomplete: str | None = None,
     ) -> RunSummary:
-        """End the run; `complete=True` marks keys this run never offered as deleted.
+        """End the run; `complete=True` marks live keys this run neither loaded nor listed as
+        deleted, unless it listed keys it never loaded (partial) or the deletions would exceed
+        `max_delete_share` of the live keys of its scope (guarded, unless `allow_mass_delete`).
 
         `scope` limits those deletions to the part of the domain the snapshot covered, as
         key column -> values (the course flow: `{"term_code": [the terms it fetched]}`).
+        `incomplete` says why a run that is not a complete snapshot is not (the ledger keeps it).
         """
+        if self._writer is None:
+            ended = await run_summary(self._pool, self.run_id)
+            raise LakeError(f"{self.domain.name} run {self.run_id} is already {ended.status}")
+        try:
+            await self._finish(complete, scope, allow_mass_delete, max_delete_share, incomplete)
+        finally:
+            # Finished or not, the run lets go of the domain: one that could not finish can
+            # only fail now (a later run marks it abandoned if nobody does).
+            await self._release_writer()
+        return await run_summary(self._pool, self.run_id)
+
+    async def _finish(
+        self,
+        complete: bool,
+        scope: Mapping[str, Sequence[str | int]] | None,
+        allow_mass_delete: bool,
+        max_delete_share: float,
+        incomplete: str | None,
+    ) -> None:
+        assert self._writer is not None
         unknown = set(scope or ()) - set(self.domain.key_columns)
         if unknown:
             raise LakeError(
@@ -261,25 +349,48 @@ class LoadRun:
                 f"run {self.run_id} still has {self._in_flight} batches loading; "
                 "wait for them before finishing it"
             )
+        if allow_mass_delete:
+            log.warning(
+                "%s run %s may delete any share of the live records (mass deletion allowed)",
+                self.domain.name,
+                self.run_id,
+            )
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "SELECT lake.finish_run($1, $2, $3::jsonb)", self.run_id, complete, scope_json
+            async with self._writer.transaction():
+                await self._writer.execute(
+                    "SELECT lake.finish_run($1, $2, $3::jsonb, $4, $5)",
+                    self.run_id,
+                    complete,
+                    scope_json,
+                    None if allow_mass_delete else max_delete_share,
+                    incomplete,
                 )
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
-                f"finishing {self.domain.name} run {self.run_id} failed and was rolled back: {exc}"
+                f"finishing {self.domain.name} run {self.run_id} failed and was rolled back, "
+                f"nothing was deleted: {exc}"
             ) from exc
-        return await run_summary(self._pool, self.run_id)
 
     async def fail(self, reason: str) -> RunSummary:
         """End the run as failed: it deletes nothing; what its batches loaded stays."""
+        await self._release_writer()
         try:
             async with self._pool.acquire() as conn:
                 await conn.execute("SELECT lake.fail_run($1, $2)", self.run_id, reason)
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(f"marking {self.domain.name} run {self.run_id} failed: {exc}") from exc
         return await run_summary(self._pool, self.run_id)
+
+    async def _release_writer(self) -> None:
+        """Give the writer lock back: it ends with the writer's session."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            await writer.close(timeout=10)
+        except Exception as exc:  # a session the database already dropped: the lock went too
+            log.debug("closing the writer session of run %s: %s", self.run_id, exc)
+            writer.terminate()
 
 
 async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
@@ -308,14 +419,38 @@ async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
         duration_s=(finished - run["started"]).total_seconds() if finished else None,
         error=run["error"],
         rejected_reasons=[f"{r['reason']} (x{r['n']})" for r in reasons],
+        listed=run["listed"],
+        missing=run["missing"],
+        missing_sample=list(run["missing_sample"] or ()),
+        outcome=run["outcome"],
     )
+
+
+def _connector_of(pool: asyncpg.Pool) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    # asyncpg keeps the parameters it opens connections with on the pool (set by create_pool or
+    # set_connect_args) and offers no getter for them.
+    args, kwargs = pool._connect_args, pool._connect_kwargs
+
+    def connect() -> Awaitable[asyncpg.Connection]:
+        return asyncpg.connect(*args, **kwargs)
+
+    return connect
 
 
 class Lake:
     """The lake seen from the flows: start load runs, ask what the layers hold."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
+        """`connect` opens a session of a run's own for its writer lock (by default, with the
+        pool's connection parameters): outside the pool, so that closing the pool never waits
+        for a run somebody forgot to end."""
         self._pool = pool
+        self._connect = connect or _connector_of(pool)
         self._domains: dict[str, Domain] | None = None
 
     async def domain(self, name: str) -> Domain:
@@ -329,14 +464,40 @@ class Lake:
             raise UnknownDomain(f"the lake has no domain {name!r}; it has {known}") from None
 
     async def start_run(
-        self, domain: str, *, flow: str | None = None, flow_run_id: str | None = None
+        self,
+        domain: str,
+        *,
+        flow: str | None = None,
+        flow_run_id: str | None = None,
+        wait_s: float = 0.0,
     ) -> LoadRun:
+        """Open a run of `domain`, holding its writer lock until the run ends.
+
+        While another run of the domain is loading, wait up to `wait_s` seconds for it, then
+        raise WriterBusy naming it. Runs left `running` by a process that died are marked
+        abandoned.
+        """
         spec = await self.domain(domain)
-        async with self._pool.acquire() as conn:
-            run_id = await conn.fetchval(
-                "SELECT run_id FROM lake.start_run($1, $2, $3)", domain, flow, flow_run_id
-            )
-        return LoadRun(self._pool, spec, run_id)
+        writer = await self._connect()
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                try:
+                    run_id = await writer.fetchval(
+                        "SELECT run_id FROM lake.start_run($1, $2, $3)", domain, flow, flow_run_id
+                    )
+                    break
+                except asyncpg.LockNotAvailableError as exc:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        waited = f" after waiting {wait_s:g} s" if wait_s else ""
+                        raise WriterBusy(f"refused{waited}: {exc}") from None
+                    log.warning("waiting up to %.0f s: %s", left, exc)
+                    await asyncio.sleep(min(2.0, left))
+        except BaseException:
+            writer.terminate()
+            raise
+        return LoadRun(self._pool, spec, run_id, writer)
 
     async def active_term_codes(self) -> list[str]:
         async with self._pool.acquire() as conn:
