@@ -329,6 +329,9 @@ def sandbox(
     retry_after_s: int = typer.Option(1, help="Retry-After of the 429 beyond the limit."),
     hang_s: float = typer.Option(600.0, help="How long a hung request hangs (then 504)."),
     empty_object_rate: float = typer.Option(0.01, help="Rate of {} in person results."),
+    left_out_rate: float = typer.Option(
+        0.0, help="Rate, per request and person, of people left out of a person answer."
+    ),
     vds_page_size: int = typer.Option(200, help="Entries per VDS page."),
     alias_rate: float = typer.Option(0.2, help="Share of PeopleSoft rows with A. fields."),
     cs_env: str = typer.Option("test", help="The csEnv SnapLogic accepts (CS_ENV)."),
@@ -372,6 +375,7 @@ def sandbox(
             alias_rate=alias_rate,
             cs_env=cs_env,
             empty_object_rate=empty_object_rate,
+            left_out_rate=left_out_rate,
             vds_page_size=vds_page_size,
             credentials=Credentials(
                 ps_user, ps_password, course_key, person_key, sap_key, vds_user, vds_password
@@ -463,12 +467,19 @@ def _check_database(settings) -> None:
 @app.command("run")
 def run(
     flow: FlowName = typer.Argument(..., help="The flow to run: term, course or person."),  # noqa: B008
+    allow_mass_delete: bool = typer.Option(
+        False,
+        "--allow-mass-delete",
+        help="Delete whatever share of the live records left the source "
+        "(beyond DATALOAD_MAX_DELETE_SHARE); for the day they really did.",
+    ),
 ) -> None:
     """Run one flow now against the configured systems and database, and print its summary.
 
     Checks the configuration first and applies pending migrations. Uses the Prefect API in
     PREFECT_API_URL, or the local Prefect server (`dataload server`), started when needed.
-    Exits 1 when the flow fails; its page in the Prefect UI tells the rest.
+    Exits 1 unless the run is complete: failed, partial (stored what came, deleted nobody) and
+    guarded (would have deleted too many, deleted nobody) runs say why in their summary.
     """
     import asyncio
 
@@ -487,7 +498,13 @@ def run(
     log = attach_log_file()
 
     async def run_flow():
-        state = await FLOWS[flow.value](return_state=True)
+        if allow_mass_delete:
+            typer.secho(
+                f"warning: the mass-deletion guard is off for this {flow.value} run",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        state = await FLOWS[flow.value](allow_mass_delete=allow_mass_delete, return_state=True)
         return state, await state.aresult(raise_on_failure=False)
 
     with terminal_progress():

@@ -89,10 +89,10 @@ async def load_courses(
 
 
 @flow(name="course-raw-flow", flow_run_name=run_name("course"), log_prints=False)
-async def course_raw_flow() -> LoadReport:
+async def course_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
     """Load SnapLogic courses of the active terms into course_raw, course_xform, course_curated."""
     settings = Settings()
-    async with LoadSession.open(settings, "course") as session:
+    async with LoadSession.open(settings, "course", allow_mass_delete=allow_mass_delete) as session:
         term_codes = await read_active_terms(session.lake)
         session.note("active terms", len(term_codes))
         snaplogic = await session.client(SnapLogicCourses)

@@ -16,10 +16,13 @@ The stages run at the same time, joined by bounded streams, so memory holds a fe
 whatever the number of people: only the list of ids is kept whole. A stage that fails (after
 its client's retries) stops the others, the run is marked failed, nothing is deleted.
 
-SnapLogic is known to answer some people with an empty object: those people are asked for
-again (twice at most). Someone still answered with an empty object after that, or an ID source
-that lists nobody, makes the snapshot incomplete: the people fetched are stored, but nobody is
-marked deleted on that run. Someone a retry leaves out without an empty object is absent.
+Who exists is decided by the ID sources, not by what SnapLogic happens to return: the ids are
+the run's listing (`LoadRun.list_keys`). SnapLogic is known to answer `[]`, to leave people out
+of an answer and to send empty objects in their place: everyone asked for and not answered is
+asked for again (twice at most). Someone still not answered after that is *missing*: kept as
+they are, named in the run's summary, and the run ends partial, deleting nobody; the lake
+enforces it. An ID source that lists nobody makes the run partial too. Only a run in which every
+listed person arrived deletes, and only people no ID source lists any more.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ from dataload.sources import PeopleSoft, Sap, SnapLogicPersons, Vds
 __all__ = ["PeopleLoaded", "PersonIds", "person_raw_flow"]
 
 Rows = list[dict[str, Any]]
-#: Times a batch's people answered with an empty object are asked for again.
-EMPTY_DOCUMENT_RETRIES = 2
+#: Times the people SnapLogic left out of an answer are asked for again.
+MISSING_RETRIES = 2
 #: Batches of documents waiting for the lake writer.
 DOCUMENT_BUFFER = 2
 
@@ -69,13 +72,10 @@ class PeopleLoaded:
     snaplogic_calls: int = 0
     documents: int = 0
     empty_documents: int = 0
+    asked_again: int = 0
     still_missing: int = 0
     loaded: int = 0
     missing_examples: list[str] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return self.still_missing == 0
 
 
 @task(name="gather-person-ids", retries=0, cache_policy=NO_CACHE)
@@ -204,28 +204,29 @@ async def _fetch_documents(
 
 
 async def _person_documents(snaplogic: SnapLogicPersons, rows: Rows, stats: PeopleLoaded) -> Rows:
-    """One batch's documents; people answered with an empty object are asked for again."""
-    answer = await snaplogic.persons(rows)
-    documents = answer.records
-    stats.snaplogic_calls += 1
-    stats.empty_documents += answer.dropped_empty
-    empty, retries = answer.dropped_empty, 0
-    while empty:
-        answered = {str(document["personid"]) for document in documents}
-        missing = {str(row["CAMPUS_ID"]) for row in rows} - answered
-        if not missing:
-            break  # the empty objects came on top of everyone's document
-        if retries == EMPTY_DOCUMENT_RETRIES:
-            # An empty object in place of someone cannot be told from someone SnapLogic does
-            # not know: either way this snapshot is not known to be whole.
-            stats.still_missing += len(missing)
-            stats.missing_examples = [*stats.missing_examples, *sorted(missing)][:5]
-            break
-        answer = await snaplogic.persons([row for row in rows if row["CAMPUS_ID"] in missing])
+    """One batch's documents; the people an answer left out are asked for again.
+
+    An `[]` answer, a document missing from the answer and an empty object in its place look
+    the same from here, and none says the person is gone: those still not answered after
+    MISSING_RETRIES are missing (the lake sees them listed and not loaded).
+    """
+    documents: Rows = []
+    asking = rows
+    for attempt in range(MISSING_RETRIES + 1):
+        answer = await snaplogic.persons(asking)
         documents += answer.records
         stats.snaplogic_calls += 1
         stats.empty_documents += answer.dropped_empty
-        empty, retries = answer.dropped_empty, retries + 1
+        answered = {str(document["personid"]) for document in answer.records}
+        left_out = {str(row["CAMPUS_ID"]) for row in asking} - answered
+        if not left_out:
+            break
+        if attempt == MISSING_RETRIES:
+            stats.still_missing += len(left_out)
+            stats.missing_examples = [*stats.missing_examples, *sorted(left_out)][:5]
+            break
+        stats.asked_again += len(left_out)
+        asking = [row for row in asking if str(row["CAMPUS_ID"]) in left_out]
     stats.documents += len(documents)
     return documents
 
@@ -250,10 +251,13 @@ async def _write_documents(
 
 
 @flow(name="person-raw-flow", flow_run_name=run_name("person"), log_prints=False)
-async def person_raw_flow() -> LoadReport:
-    """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated."""
+async def person_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
+    """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated.
+
+    `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
+    """
     settings = Settings()
-    async with LoadSession.open(settings, "person") as session:
+    async with LoadSession.open(settings, "person", allow_mass_delete=allow_mass_delete) as session:
         peoplesoft = await session.client(PeopleSoft)
         sap = await session.client(Sap)
         vds = await session.client(Vds)
@@ -261,26 +265,27 @@ async def person_raw_flow() -> LoadReport:
         ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids listed"))
         for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
             session.note(name, count)
+        await session.run.list_keys(ids.ids)
         people = await load_people(
             ids.ids, peoplesoft, snaplogic, session.run, settings, session.progress
         )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
-        if not people.complete:
+        session.note("people asked for again", people.asked_again)
+        session.note("people SnapLogic never answered", people.still_missing)
+        if people.still_missing:
             get_run_logger().warning(
-                "%d people still answered with an empty object after %d retries (e.g. %s): "
-                "stored what came, deleted nobody",
+                "%d people were still not answered after %d retries (e.g. %s)",
                 people.still_missing,
-                EMPTY_DOCUMENT_RETRIES,
+                MISSING_RETRIES,
                 ", ".join(people.missing_examples),
             )
         # An ID source that lists nobody is likelier broken than empty: trusting it would
         # delete everyone only it lists. Such a run loads what came and deletes nobody.
         silent = [name for name, count in ids.per_source.items() if count == 0]
-        if silent:
-            get_run_logger().warning(
-                "%s listed nobody: stored what came, deleted nobody", ", ".join(silent)
-            )
-        await session.finish(complete=people.complete and not silent)
+        await session.finish(
+            complete=not silent,
+            incomplete=f"{', '.join(silent)} listed nobody" if silent else None,
+        )
     assert session.report is not None
     return session.report

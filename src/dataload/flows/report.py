@@ -35,7 +35,7 @@ class LoadReport:
     flow: str
     domain: str
     run_id: int | None
-    #: The ledger's status: complete, partial or failed.
+    #: The ledger's status: complete, partial, guarded or failed.
     status: str
     duration_s: float
     #: The ledger's counts: offered, inserted, changed, unchanged, deleted, rejected.
@@ -49,10 +49,15 @@ class LoadReport:
     error: str | None = None
     #: Samples of rejected records' reasons, as the ledger keeps them.
     rejected_reasons: list[str] = field(default_factory=list)
+    #: What the run did, in one sentence, as the ledger keeps it.
+    outcome: str | None = None
+    #: Some of the listed keys the run never loaded (a partial run).
+    missing: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
-        return self.status != "failed"
+        """Only a complete run did all it should: a partial or guarded one needs a look."""
+        return self.status == "complete"
 
     def table(self) -> list[dict[str, Any]]:
         """The report as rows of {section, item, value}, for a Prefect table artifact."""
@@ -62,6 +67,8 @@ class LoadReport:
             ("run", "status", self.status),
             ("run", "duration (s)", round(self.duration_s, 2)),
         ]
+        if self.outcome:
+            rows.append(("run", "outcome", self.outcome))
         if self.error:
             rows.append(("run", "error", self.error))
         rows += [("ledger", name, value) for name, value in self.counts.items()]
@@ -72,10 +79,14 @@ class LoadReport:
         rows += [("layer", name, value) for name, value in self.layers.items()]
         rows += [("curated service", name, value) for name, value in self.services.items()]
         rows += [("rejected", "reason", reason) for reason in self.rejected_reasons]
+        rows += [("missing", "key", key) for key in self.missing]
         return [{"section": s, "item": i, "value": v} for s, i, v in rows]
 
     def headline(self) -> str:
-        """One line for a terminal: status, duration and the ledger's counts."""
+        """One line for a terminal: status, duration, the ledger's counts and, for a run that
+        is not complete, what it did and why ("stored 3 new ..., deleted nobody: ...")."""
         counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
         line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
+        if self.status != "complete" and self.outcome:
+            return f"{line}; {self.outcome}"
         return f"{line}; {self.error}" if self.error else line

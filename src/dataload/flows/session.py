@@ -39,11 +39,19 @@ _ERROR_LIMIT = 500
 class LoadSession:
     """The lake, this run's ledger entry and the source clients of one flow run."""
 
-    def __init__(self, settings: Settings, domain: str, lake: Lake, run: LoadRun) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        domain: str,
+        lake: Lake,
+        run: LoadRun,
+        allow_mass_delete: bool = False,
+    ) -> None:
         self.settings = settings
         self.domain = domain
         self.lake = lake
         self.run = run
+        self.allow_mass_delete = allow_mass_delete
         self.fetched: dict[str, int] = {}
         self.summary: RunSummary | None = None
         self.report: LoadReport | None = None
@@ -54,7 +62,11 @@ class LoadSession:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, domain: str) -> AsyncIterator[Self]:
+    async def open(
+        cls, settings: Settings, domain: str, *, allow_mass_delete: bool = False
+    ) -> AsyncIterator[Self]:
+        """`allow_mass_delete` lifts the mass-deletion guard (DATALOAD_MAX_DELETE_SHARE) for
+        this run; a run of the domain already loading is waited for (DATALOAD_WRITER_WAIT_S)."""
         try:
             settings = await resolve_secret_blocks(settings)
             pool = await create_pool(settings)
@@ -66,9 +78,12 @@ class LoadSession:
                 await init_lake(conn)  # migrations, and the shipped services on a new lake
             lake = Lake(pool)
             run = await lake.start_run(
-                domain, flow=flow_run.get_flow_name(), flow_run_id=flow_run.get_id()
+                domain,
+                flow=flow_run.get_flow_name(),
+                flow_run_id=flow_run.get_id(),
+                wait_s=settings.writer_wait_s,
             )
-            session = cls(settings, domain, lake, run)
+            session = cls(settings, domain, lake, run, allow_mass_delete)
             async with session._stack:
                 await session._stack.enter_async_context(publish_progress(session.progress))
                 try:
@@ -96,11 +111,26 @@ class LoadSession:
         self.fetched[what] = count
 
     async def finish(
-        self, *, complete: bool, scope: Mapping[str, Sequence[str]] | None = None
+        self,
+        *,
+        complete: bool,
+        scope: Mapping[str, Sequence[str]] | None = None,
+        incomplete: str | None = None,
     ) -> RunSummary:
         """End the ledger run; a complete snapshot marks keys it did not see (within `scope`,
-        when it covered only part of the domain) as deleted."""
-        self.summary = await self.run.finish(complete=complete, scope=scope)
+        when it covered only part of the domain) as deleted, within the lake's rules (see
+        `LoadRun.finish`). `incomplete` says why a run that is not complete is not."""
+        self.summary = await self.run.finish(
+            complete=complete,
+            scope=scope,
+            allow_mass_delete=self.allow_mass_delete,
+            max_delete_share=self.settings.max_delete_share,
+            incomplete=incomplete,
+        )
+        if self.summary.status != "complete":
+            get_run_logger().warning(
+                "%s run %s: %s", self.domain, self.summary.status, self.summary.outcome
+            )
         return self.summary
 
     async def _fail(self, exc: BaseException) -> None:
@@ -148,6 +178,8 @@ class LoadSession:
             services=services,
             error=error,
             rejected_reasons=list(summary.rejected_reasons),
+            outcome=summary.outcome,
+            missing=list(summary.missing_sample),
         )
         await acreate_table_artifact(
             table=self.report.table(),

@@ -58,10 +58,13 @@ def check_term_count(fetched: int, current: int, threshold: float) -> None:
 
 
 @flow(name="term-raw-flow", flow_run_name=run_name("term"), log_prints=False)
-async def term_raw_flow() -> LoadReport:
-    """Load PeopleSoft terms into term_raw (history), term_xform and term_curated."""
+async def term_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
+    """Load PeopleSoft terms into term_raw (history), term_xform and term_curated.
+
+    `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
+    """
     settings = Settings()
-    async with LoadSession.open(settings, "term") as session:
+    async with LoadSession.open(settings, "term", allow_mass_delete=allow_mass_delete) as session:
         peoplesoft = await session.client(PeopleSoft)
         fetched = session.progress.step("terms fetched")
         loaded = session.progress.step("records loaded")

@@ -148,6 +148,9 @@ class SandboxConfig:
     retry_after_s: int = 1
     hang_s: float = 600.0
     empty_object_rate: float = 0.01  # `{}` documents in person results
+    # Per request and person, the chance that someone asked for and present is left out of the
+    # person answer (drawn anew each request, so a retry may bring them).
+    left_out_rate: float = 0.0
     alias_rate: float = 0.2  # PeopleSoft rows whose fields carry the `A.` record alias
     vds_page_size: int = 200
     vds_base_dn: str = "ou=people,dc=bu,dc=edu"

@@ -38,6 +38,7 @@ _PATCHABLE = {
     "retry_after_s",
     "hang_s",
     "empty_object_rate",
+    "left_out_rate",
     "alias_rate",
     "vds_page_size",
 }

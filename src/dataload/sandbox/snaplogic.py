@@ -8,6 +8,7 @@ is unknown or gone today is simply absent.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -32,6 +33,7 @@ class _Builders:
 
     def __init__(self) -> None:
         self._limiter: anyio.CapacityLimiter | None = None
+        self.rng = random.Random()  # the left-out fault: a fresh draw per request
 
     async def run(self, build: Callable[[], bytes]) -> Response:
         if self._limiter is None:
@@ -142,6 +144,7 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
             'body must be {"uidCarTerm": "<JSON text of a list of rows with CAMPUS_ID>"}',
         )
     day = config.day
+    left_out = {buid for buid in ids if builders.rng.random() < config.left_out_rate}
 
     def build() -> bytes:
         # Each document is serialised as soon as it is built: a batch of 1000 people holds
@@ -151,7 +154,7 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
         parts: list[bytes] = []
         for buid in ids:
             i = population.index_of(str(buid))
-            if i is None or not population.present(i, day):
+            if i is None or not population.present(i, day) or buid in left_out:
                 continue
             parts.append(orjson.dumps(persons.document(i, day, objects)))
             if unit(config.seed, Tag.EMPTY_OBJECT, day, i) < config.empty_object_rate:
