@@ -116,7 +116,8 @@ class RunProgress:
         return "; ".join(describe_step(step) for step in self.steps) or "starting"
 
     def __enter__(self) -> RunProgress:
-        _RUNS.append(self)
+        # A long-lived process (`dataload serve`, a worker) keeps only the last few runs.
+        _RUNS[:] = [*_RUNS[-(_KEPT_RUNS - 1) :], self]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -128,23 +129,28 @@ class RunProgress:
 
 #: The runs of this process, for the terminal display (the CLI runs one flow at a time).
 _RUNS: list[RunProgress] = []
+_KEPT_RUNS = 10
 _redraw_now = threading.Event()
 
 
 def describe_step(step: Step) -> str:
-    """`people queried 1,200/2,000 310/s ETA 3s` (or `done in 6.4s` once finished)."""
+    """`people queried 1,200/2,000 310/s ETA 3s`, or `people queried 2,000 in 6.4s` once done."""
     shown_total = step.total is not None and (step.stopped or not step.finished)
-    text = f"{step.name} {step.done:,}{f'/{step.total:,}' if shown_total else ''}"
+    count = f"{step.name} {step.done:,}{f'/{step.total:,}' if shown_total else ''}"
+    pace = _pace(step)
+    return f"{count}{',' if step.stopped else ''} {pace}" if pace else count
+
+
+def _pace(step: Step) -> str:
+    """`310/s ETA 3s` while running, `in 6.4s` when done, `stopped by the failure`."""
     if step.stopped:
-        return f"{text}, stopped by the failure"
+        return "stopped by the failure"
     if step.finished:
-        elapsed = (step.ended or 0.0) - step.started
-        return f"{text} in {elapsed:.1f}s"
-    if step.done:
-        text += f" {step.rate:,.0f}/s"
-    if step.eta_s is not None and step.done:
-        text += f" ETA {_duration(step.eta_s)}"
-    return text
+        return f"in {(step.ended or 0.0) - step.started:.1f}s"
+    if not step.done:
+        return ""
+    eta = f" ETA {_duration(step.eta_s)}" if step.eta_s is not None else ""
+    return f"{step.rate:,.0f}/s{eta}"
 
 
 def _duration(seconds: float) -> str:
@@ -189,7 +195,7 @@ async def publish_progress(progress: RunProgress) -> AsyncIterator[RunProgress]:
         finally:
             updater.cancel()
             if artifact is not None:
-                for step in progress.steps:
+                for step in progress.steps:  # final figures, before `with progress` ends
                     step.finish(stopped=progress.failed)
                 await _update(artifact)
 
@@ -201,9 +207,13 @@ def terminal_progress(stream: TextIO | None = None) -> Iterator[None]:
     columns = shutil.get_terminal_size(fallback=(80, 24)).columns
     live = stream.isatty() and columns >= LIVE_MIN_COLUMNS
     stop = threading.Event()
-    first = len(_RUNS)  # runs from before this display are not its business
+    before = {id(run) for run in _RUNS}  # runs from before this display are not its business
+
+    def runs() -> list[RunProgress]:
+        return [run for run in list(_RUNS) if id(run) not in before]
+
     worker = threading.Thread(
-        target=_live if live else _plain, args=(stream, stop, first), daemon=True, name="progress"
+        target=_live if live else _plain, args=(stream, stop, runs), daemon=True, name="progress"
     )
     worker.start()
     try:
@@ -214,7 +224,7 @@ def terminal_progress(stream: TextIO | None = None) -> Iterator[None]:
         worker.join(timeout=5)
 
 
-def _plain(stream: TextIO, stop: threading.Event, first: int) -> None:
+def _plain(stream: TextIO, stop: threading.Event, runs: Callable[[], list[RunProgress]]) -> None:
     """One line per running step every PLAIN_INTERVAL_S, and one when a step finishes."""
     reported: set[int] = set()
     last = time.monotonic()
@@ -222,7 +232,7 @@ def _plain(stream: TextIO, stop: threading.Event, first: int) -> None:
         _redraw_now.wait(0.5)
         _redraw_now.clear()
         due = time.monotonic() - last >= PLAIN_INTERVAL_S
-        for progress in _RUNS[first:]:
+        for progress in runs():
             for step in list(progress.steps):
                 if step.finished and id(step) not in reported:
                     reported.add(id(step))
@@ -236,7 +246,7 @@ def _plain(stream: TextIO, stop: threading.Event, first: int) -> None:
             return
 
 
-def _live(stream: TextIO, stop: threading.Event, first: int) -> None:
+def _live(stream: TextIO, stop: threading.Event, runs: Callable[[], list[RunProgress]]) -> None:
     """A rich progress display: a row per step with bar, count, rate and ETA."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -251,18 +261,14 @@ def _live(stream: TextIO, stop: threading.Event, first: int) -> None:
     )
     with Progress(*columns, console=console, transient=False, refresh_per_second=4) as display:
         while True:
-            for progress in _RUNS[first:]:
+            for progress in runs():
                 for step in list(progress.steps):
                     if id(step) not in rows:
                         rows[id(step)] = display.add_task(
                             f"{progress.domain}: {step.name}", total=step.total, rate=""
                         )
-                    rate = describe_step(step).removeprefix(f"{step.name} ").split(" ", 1)
                     display.update(
-                        rows[id(step)],
-                        completed=step.done,
-                        total=step.total,
-                        rate=rate[1] if len(rate) > 1 else "",
+                        rows[id(step)], completed=step.done, total=step.total, rate=_pace(step)
                     )
             if stop.is_set():
                 return
