@@ -175,10 +175,12 @@ class PrefectServer:
         if not _is_prefect_server(pid):
             return False
         _signal_group(pid, signal.SIGTERM)
+        # Done when every process of its session has exited, not only the first one: a
+        # command that follows (`server start`, a test) must find the port and the files free.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _is_prefect_server(pid):
+        while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.2)
-        if _is_prefect_server(pid):
+        if _group_alive(pid):
             _signal_group(pid, signal.SIGKILL)
         return True
 
@@ -208,6 +210,21 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _group_alive(pid: int) -> bool:
+    """Whether a process of the session led by `pid` is still running."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it when it is our own child, or it stays a zombie
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _is_prefect_server(pid: int) -> bool:
