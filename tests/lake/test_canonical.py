@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import pytest
 
-from dataload.lake.canonical import canonical_json, content_hash
+from dataload.lake.canonical import NotCanonicalisable, canonical_json, content_hash
 
 from .people import person, shuffled
 
@@ -45,5 +47,7 @@ def test_one_point_zero_equals_one_and_other_numbers_keep_their_value():
     assert content_hash({"gpa": 3.5}) != content_hash({"gpa": 3.51})
 
 
-def test_nan_is_null_as_orjson_writes_it():
-    assert canonical_json({"a": float("nan")}) == canonical_json({"a": None})
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinity_are_refused_rather_than_written_as_null(number):
+    with pytest.raises(NotCanonicalisable, match="JSON cannot carry"):
+        canonical_json({"a": [1, {"b": number}]})

@@ -19,7 +19,7 @@ from tests.sandbox.wire import (
 )
 
 from dataload.sandbox.config import Faults, Latency
-from dataload.sandbox.truth import term_truth
+from dataload.sandbox.truth import person_truth, term_truth
 
 
 async def call_every_endpoint(client: httpx.AsyncClient) -> dict[str, httpx.Response]:
@@ -115,6 +115,18 @@ async def test_empty_fault_is_a_well_formed_answer_that_lists_nothing(client, co
     assert answers["snaplogic.course"].json() == answers["snaplogic.person"].json() == []
     assert answers["sap.employees"].json() == {"ET_EMP_LIST": []}
     assert answers["vds.search"].json()["resources"] == []
+
+
+async def test_left_out_people_are_missing_from_some_answers_and_back_in_others(client, config):
+    config.empty_object_rate = 0.0
+    config.left_out_rate = 0.5
+    ids = person_truth(config, 1).persons[:40]
+
+    answers = [{doc["personid"] for doc in (await persons(client, ids)).json()} for _ in range(3)]
+
+    everyone = set().union(*answers)
+    assert all(0 < len(answer) < len(everyone) for answer in answers)
+    assert len(everyone) > max(len(answer) for answer in answers)  # a retry brings some back
 
 
 async def test_wrong_credentials_everywhere_are_refused(client, config):

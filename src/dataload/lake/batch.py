@@ -1,8 +1,10 @@
 """Turning a batch of records into what the write path sends: pure Python, no database.
 
 Each record is checked (a JSON object, its key fields present and of the right type, content
-PostgreSQL can store, see content.py), its never-store fields removed, its key extracted and its
-text serialised with sorted keys; the md5 of that text is its "exact" hash. A bad record is set aside with its reason; the others go on.
+PostgreSQL can store), its key extracted and its text serialised with sorted keys, without the
+domain's never-store fields (content.py); the md5 of that text is its "exact" hash. NaN and
+infinity are refused when the record's content hash is computed (canonical.py), which every
+record that is stored goes through. A bad record is set aside with its reason; the others go on.
 Records are sorted by key so that concurrent batches take row locks in the same order (no
 deadlocks), and a key offered twice in one batch keeps its last record.
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from dataload.lake.content import BadContent, ContentRules
+from dataload.lake.content import MAX_DEPTH, BadContent, ContentRules
 from dataload.lake.domains import Domain
 
 __all__ = ["PreparedBatch", "Rejection", "prepare_batch"]
@@ -55,6 +57,12 @@ class PreparedBatch:
     @property
     def valid(self) -> int:
         return sum(1 for h in self.exact_hashes if h is not None)
+
+    def refuse(self, position: int, reason: str) -> None:
+        """Set aside a record found unstorable after preparation (its content hash could not
+        be computed); its key stays offered, like any record rejected for its content."""
+        self.rejections.append(Rejection(reason, (self.payloads[position] or "")[:SAMPLE_CHARS]))
+        self.exact_hashes[position] = None
 
 
 def _sample(record: Any) -> str:
@@ -90,6 +98,8 @@ def _payload(record: dict[str, Any]) -> bytes:
     try:
         payload = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as exc:
+        if "recursion limit" in str(exc).lower():
+            raise BadContent(f"nested deeper than {MAX_DEPTH} levels") from None
         raise ValueError(str(exc)) from None
     if b"\\u0000" in payload and _NUL_ESCAPE.search(payload):
         raise ValueError("a string contains a NUL character, which jsonb cannot store")
@@ -99,8 +109,8 @@ def _payload(record: dict[str, Any]) -> bytes:
 def prepare_batch(
     domain: Domain, records: Iterable[Any], rules: ContentRules | None = None
 ) -> PreparedBatch:
-    """`rules`: the domain's content rules, kept by the caller across batches (they learn
-    field names); made from the domain when not given."""
+    """`rules`: the domain's never-store rules, kept by the caller across batches; made from
+    the domain when not given."""
     rules = rules or ContentRules(domain.never_store)
     batch = PreparedBatch()
     by_key: dict[Key, tuple[uuid.UUID | None, str | None, dict[str, Any] | None]] = {}
@@ -125,8 +135,10 @@ def prepare_batch(
                 )
             )
         try:
-            record = rules.clean(record)
             payload = _payload(record)
+            if rules.may_hold(payload):
+                record = rules.clean(record)
+                payload = _payload(record)
         except BadContent as exc:
             batch.rejections.append(Rejection(f"content refused: {exc}", _sample(record)))
             by_key[key] = (None, None, None)

@@ -45,8 +45,8 @@ def _number(value: float) -> orjson.Fragment:
     text = repr(value)
     if "e" in text or "n" in text:  # 1e-07, 1e+20, nan, inf
         if not math.isfinite(value):
-            # JSON has no NaN or infinity; orjson, which writes the payload, writes null.
-            return orjson.Fragment(b"null")
+            # JSON has no NaN or infinity (orjson would write null, silently): refused.
+            raise NotCanonicalisable(f"a number is {value}, which JSON cannot carry")
         text = format(Decimal(text).normalize(), "f")
     elif text.endswith(".0"):
         text = text[:-2]

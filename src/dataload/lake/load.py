@@ -40,7 +40,7 @@ import asyncpg
 import orjson
 
 from dataload.lake.batch import PreparedBatch, prepare_batch
-from dataload.lake.canonical import content_hash
+from dataload.lake.canonical import NotCanonicalisable, content_hash
 from dataload.lake.content import ContentRules
 from dataload.lake.domains import Domain, UnknownDomain, load_domains
 
@@ -113,8 +113,16 @@ class RunSummary:
     outcome: str | None = None
 
 
-def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID]:
-    return {i: content_hash(batch.records[i]) for i in positions}
+def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID | None]:
+    """The content hash of each record; None for one refused (NaN, infinity: see canonical)."""
+    hashes: dict[int, uuid.UUID | None] = {}
+    for i in positions:
+        try:
+            hashes[i] = content_hash(batch.records[i])
+        except NotCanonicalisable as exc:
+            batch.refuse(i, f"content refused: {exc}")
+            hashes[i] = None
+    return hashes
 
 
 class LoadRun:
@@ -169,6 +177,7 @@ class LoadRun:
             new = [r["ord"] - 1 for r in candidates if r["is_new"]]
             known = [r["ord"] - 1 for r in candidates if not r["is_new"]]
             hashes = await asyncio.to_thread(_content_hashes, batch, known)
+            known = [i for i in known if hashes[i] is not None]
             changed: list[int] = []
             if known:
                 differing = await conn.fetch(
@@ -179,32 +188,34 @@ class LoadRun:
                 )
                 changed = [known[r[0] - 1] for r in differing]
             await self._copy(conn, batch, sorted(new + changed), hashes)
+            inserted = sum(1 for i in new if hashes[i] is not None)
             rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
             await conn.execute(
                 "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
                 run_id,
                 batch.offered,
-                len(new),
+                inserted,
                 len(changed),
-                batch.valid - len(new) - len(changed),
+                batch.valid - inserted - len(changed),
                 len(batch.rejections),
                 orjson.dumps(rejects).decode(),
             )
-        return len(new), len(changed)
+        return inserted, len(changed)
 
     async def _copy(
         self,
         conn: asyncpg.Connection,
         batch: PreparedBatch,
         positions: list[int],
-        hashes: dict[int, uuid.UUID],
+        hashes: dict[int, uuid.UUID | None],
     ) -> None:
         """COPY these records into raw, in chunks: the content hashes of the next chunk are
-        computed (Python) while the server propagates the current one (PostgreSQL)."""
+        computed (Python) while the server propagates the current one (PostgreSQL). A record
+        whose hash cannot be computed is refused (`batch.refuse`), not copied."""
         domain = self.domain
         chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
 
-        def hashed(chunk: list[int]) -> dict[int, uuid.UUID]:
+        def hashed(chunk: list[int]) -> dict[int, uuid.UUID | None]:
             return _content_hashes(batch, [i for i in chunk if i not in hashes])
 
         upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[0])) if chunks else None
@@ -213,6 +224,9 @@ class LoadRun:
                 hashes.update(await upcoming)
                 if n + 1 < len(chunks):
                     upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[n + 1]))
+                chunk = [i for i in chunk if hashes[i] is not None]
+                if not chunk:
+                    continue
                 await conn.copy_records_to_table(
                     domain.raw_table,
                     schema_name=domain.raw_schema,
