@@ -19,11 +19,14 @@ class LakeSetup:
 
 
 async def init_lake(conn: asyncpg.Connection) -> LakeSetup:
-    """Apply pending migrations; a lake created now also gets the shipped services.
+    """Apply pending migrations and secure the curated layer; a new lake gets the shipped services.
 
     Only a new lake is seeded: a domain whose services were all removed on purpose (with
     `dataload services sync`) must not get them back at the next run.
     """
     applied = await migrate(conn)
+    # Every domain's curated tables under row-level security, including domains installed
+    # after the migration that introduced it; a no-op (no lock taken) when already in place.
+    await conn.execute("SELECT lake.secure_curated(domain) FROM lake.domains ORDER BY domain")
     created = bool(applied) and applied[0].startswith("V0001__")
     return LakeSetup(applied, await seed_services(conn) if created else [])
