@@ -363,9 +363,7 @@ def services_access(
 
     grants, everything = _on_lake(read)
     for grant in grants:
-        note = "" if grant.can_login else "  (cannot log in)"
-        if not grant.role_exists:
-            note = "  (role no longer exists)"
+        note = "" if grant.can_login else "  (a group role: cannot log in)"
         typer.echo(
             f"{grant.domain + '.' + grant.service:28} {grant.role:24} granted "
             f"{grant.granted_at:%Y-%m-%d %H:%M} by {grant.granted_by}{note}"

@@ -275,6 +275,8 @@ async def test_create_makes_a_login_role_and_never_prints_the_password(
         (["person", "student", "--role", "{consumer}", "--create", "--password-from-env", "PW"],
          {"PW": "x"}, "already exists"),
         (["person", "noSuchService", "--role", "{consumer}"], {}, 'no service "noSuchService"'),
+        (["person", "noSuchService", "--role", "{missing}", "--create", "--password-from-env", "PW"],
+         {"PW": "x"}, 'no service "noSuchService"'),
         (["nodomain", "student", "--role", "{consumer}"], {}, 'unknown lake domain "nodomain"'),
         (["person", "student", "--role", "{missing}", "--create"], {}, "needs --password-from-env"),
         (["person", "student", "--role", "{missing}", "--create", "--password-from-env", "NOPE"],
@@ -439,3 +441,38 @@ async def test_on_the_embedded_server_a_created_consumer_logs_in_with_its_passwo
     assert result.exit_code == 0, result.output
     assert password not in result.output
     assert seen == {"student": 5}
+
+
+async def test_a_renamed_role_keeps_its_grant_and_is_revoked_by_its_new_name(
+    lake, conn, lake_db, consumer, new_role
+):
+    await load_people(lake)
+    await grant_service(conn, "person", "student", consumer)
+    renamed = new_role()
+    await conn.execute(f'ALTER ROLE "{consumer}" RENAME TO "{renamed}"')
+
+    listed = [(g.service, g.role) for g in await list_grants(conn)]
+    async with connected_as(lake_db, renamed) as reader:
+        before = await rows_by_service(reader)
+        await revoke_service(conn, "person", "student", renamed)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await rows_by_service(reader)
+
+    assert listed == [("student", renamed)]
+    assert before == {"student": 5}
+    assert not await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_policy WHERE polname LIKE 'consumer %')"
+    )
+
+
+async def test_a_dropped_role_leaves_no_grant_behind(conn, consumer, new_role):
+    other = new_role()
+    await conn.execute(f'CREATE ROLE "{other}"')
+    await grant_service(conn, "person", "student", consumer)
+    await conn.execute(f'DROP OWNED BY "{consumer}"')
+    await conn.execute(f'DROP ROLE "{consumer}"')
+
+    await grant_service(conn, "person", "student", other)
+
+    assert await conn.fetchval("SELECT count(*) FROM lake.service_grants") == 1
+    assert [g.role for g in await list_grants(conn)] == [other]

@@ -35,7 +35,6 @@ class Grant:
     role: str
     granted_at: datetime
     granted_by: str
-    role_exists: bool
     can_login: bool
 
 
@@ -101,7 +100,7 @@ async def revoke_service(conn: asyncpg.Connection, domain: str, service: str, ro
         revoked = await conn.fetchval(
             "SELECT lake.revoke_service($1, $2, $3)", domain, service, role
         )
-    except asyncpg.InvalidParameterValueError as exc:
+    except (asyncpg.InvalidParameterValueError, asyncpg.UndefinedObjectError) as exc:
         raise AccessError(_message(exc)) from None
     except asyncpg.LockNotAvailableError:
         raise AccessError(_busy(domain)) from None
@@ -110,14 +109,16 @@ async def revoke_service(conn: asyncpg.Connection, domain: str, service: str, ro
 
 
 async def list_grants(conn: asyncpg.Connection, domain: str | None = None) -> list[Grant]:
-    """Every grant (of one domain, if named), by domain, service and role."""
+    """Every grant (of one domain, if named), by domain, service and role.
+
+    Grants of roles dropped since are left out: nothing in the database names them any more.
+    """
     rows = await conn.fetch(
         """
-        SELECT g.domain, g.service, g.role_name, g.granted_at, g.granted_by,
-               r.rolname IS NOT NULL AS role_exists, coalesce(r.rolcanlogin, false) AS can_login
-        FROM lake.service_grants AS g LEFT JOIN pg_roles AS r ON r.rolname = g.role_name
+        SELECT g.domain, g.service, r.rolname, g.granted_at, g.granted_by, r.rolcanlogin
+        FROM lake.service_grants AS g JOIN pg_roles AS r ON r.oid = g.role_oid
         WHERE $1::text IS NULL OR g.domain = $1
-        ORDER BY g.domain, g.service, g.role_name
+        ORDER BY g.domain, g.service, r.rolname
         """,
         domain,
     )

@@ -20,15 +20,16 @@
 -- lake.service_grants is the bookkeeping (who was granted what, by whom, when); the policies
 -- and privileges are derived from it by lake.apply_service_grants. A service removed from a
 -- domain's filters loses its grants (trigger drop_grants); a service whose paths change keeps
--- them, since grants name services, not paths.
+-- them, since grants name services, not paths. Roles are recorded by OID, as PostgreSQL
+-- records them in policies and privileges, so a renamed role is still the one revoked.
 
 CREATE TABLE lake.service_grants (
     domain     text NOT NULL REFERENCES lake.domains ON DELETE CASCADE,
     service    text NOT NULL,
-    role_name  text NOT NULL,
+    role_oid   oid NOT NULL,      -- pg_roles.oid
     granted_at timestamptz NOT NULL DEFAULT now(),
     granted_by text NOT NULL DEFAULT session_user,
-    PRIMARY KEY (domain, service, role_name)
+    PRIMARY KEY (domain, service, role_oid)
 );
 COMMENT ON TABLE lake.service_grants IS
 'Consumer roles and the curated services each may read. Change it with lake.grant_service and '
@@ -43,41 +44,67 @@ CREATE FUNCTION lake.filters_table(d lake.domains) RETURNS regclass
 LANGUAGE sql STABLE
 RETURN format('%I.%I', d.domain || '_curated', d.domain || '_schema_service_filters')::regclass;
 
+-- The OID of a role, or an error naming it.
+CREATE FUNCTION lake.role_oid(role_name text) RETURNS oid
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result oid := (SELECT oid FROM pg_roles WHERE rolname = role_name);
+BEGIN
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN result;
+END
+$$;
+
+-- Forget the grants of roles that were dropped: DROP ROLE succeeds only once no policy or
+-- privilege names the role (DROP OWNED BY removes them), so such a grant gives nothing.
+CREATE FUNCTION lake.forget_dropped_roles() RETURNS void
+LANGUAGE sql AS $$
+    DELETE FROM lake.service_grants AS g
+    WHERE NOT EXISTS (SELECT FROM pg_roles AS r WHERE r.oid = g.role_oid)
+$$;
+
 -- Make a role's policy and privileges on a domain's curated layer match lake.service_grants.
--- The caller holds the curated table's lock (see lake.lock_curated). A role that no longer
--- exists has nothing left to change: DROP ROLE refuses while a policy or privilege names it.
-CREATE FUNCTION lake.apply_service_grants(domain_name text, grantee text) RETURNS void
+-- The caller holds the curated table's lock (see lake.lock_curated). The policy is found by
+-- the role it applies to and named after the role's current name.
+CREATE FUNCTION lake.apply_service_grants(domain_name text, grantee oid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d        lake.domains := lake.domain(domain_name);
     curated  regclass := lake.curated_table(d);
-    policy   text := 'consumer ' || grantee;
+    role     text := (SELECT rolname FROM pg_roles WHERE oid = grantee);
+    policy   text := 'consumer ' || role;
     services text[] := ARRAY(SELECT g.service FROM lake.service_grants AS g
-                             WHERE g.domain = d.domain AND g.role_name = grantee
+                             WHERE g.domain = d.domain AND g.role_oid = grantee
                              ORDER BY g.service);
-    present  boolean := EXISTS (SELECT FROM pg_policy
-                                WHERE polrelid = curated AND polname = policy);
+    present  text := (SELECT polname FROM pg_policy
+                      WHERE polrelid = curated AND polname LIKE 'consumer %'
+                        AND polroles = ARRAY[grantee]);
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = grantee) THEN
-        RETURN;
+    IF role IS NULL THEN
+        RETURN;  -- dropped: nothing in the database names it any more
+    END IF;
+    IF present IS DISTINCT FROM policy AND present IS NOT NULL THEN
+        EXECUTE format('ALTER POLICY %I ON %s RENAME TO %I', present, curated, policy);
     END IF;
     IF cardinality(services) = 0 THEN
-        IF present THEN
+        IF present IS NOT NULL THEN
             EXECUTE format('DROP POLICY %I ON %s', policy, curated);
         END IF;
-        EXECUTE format('REVOKE SELECT ON %s FROM %I', curated, grantee);
-        EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', d.domain || '_curated', grantee);
+        EXECUTE format('REVOKE SELECT ON %s FROM %I', curated, role);
+        EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', d.domain || '_curated', role);
         RETURN;
     END IF;
-    IF present THEN
-        EXECUTE format('ALTER POLICY %I ON %s TO %I USING (service = ANY (%L::text[]))',
-                       policy, curated, grantee, services);
+    IF present IS NOT NULL THEN
+        EXECUTE format('ALTER POLICY %I ON %s USING (service = ANY (%L::text[]))',
+                       policy, curated, services);
     ELSE
         EXECUTE format('CREATE POLICY %I ON %s AS PERMISSIVE FOR SELECT TO %I
-                        USING (service = ANY (%L::text[]))', policy, curated, grantee, services);
+                        USING (service = ANY (%L::text[]))', policy, curated, role, services);
     END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', d.domain || '_curated', grantee);
-    EXECUTE format('GRANT SELECT ON %s TO %I', curated, grantee);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', d.domain || '_curated', role);
+    EXECUTE format('GRANT SELECT ON %s TO %I', curated, role);
 END
 $$;
 
@@ -106,10 +133,7 @@ DECLARE
     known boolean;
     added int;
 BEGIN
-    SELECT * INTO who FROM pg_roles WHERE rolname = grantee;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'role "%" does not exist', grantee USING ERRCODE = 'undefined_object';
-    END IF;
+    SELECT * INTO who FROM pg_roles WHERE oid = lake.role_oid(grantee);
     IF who.rolsuper OR who.rolbypassrls THEN
         RAISE EXCEPTION 'role "%" bypasses row-level security (superuser or BYPASSRLS) and '
                         'would read every service', grantee
@@ -142,11 +166,12 @@ BEGIN
     END IF;
 
     PERFORM lake.lock_curated(d);
-    INSERT INTO lake.service_grants (domain, service, role_name)
-    VALUES (d.domain, service_name, grantee) ON CONFLICT DO NOTHING;
+    PERFORM lake.forget_dropped_roles();
+    INSERT INTO lake.service_grants (domain, service, role_oid)
+    VALUES (d.domain, service_name, who.oid) ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS added = ROW_COUNT;
     IF added > 0 THEN
-        PERFORM lake.apply_service_grants(d.domain, grantee);
+        PERFORM lake.apply_service_grants(d.domain, who.oid);
     END IF;
     RETURN added > 0;
 END
@@ -159,14 +184,16 @@ RETURNS boolean
 LANGUAGE plpgsql SET lock_timeout = '10s' AS $$
 DECLARE
     d       lake.domains := lake.domain(domain_name);
+    role    oid := lake.role_oid(grantee);
     removed int;
 BEGIN
     PERFORM lake.lock_curated(d);
+    PERFORM lake.forget_dropped_roles();
     DELETE FROM lake.service_grants
-    WHERE domain = d.domain AND service = service_name AND role_name = grantee;
+    WHERE domain = d.domain AND service = service_name AND role_oid = role;
     GET DIAGNOSTICS removed = ROW_COUNT;
     IF removed > 0 THEN
-        PERFORM lake.apply_service_grants(d.domain, grantee);
+        PERFORM lake.apply_service_grants(d.domain, role);
     END IF;
     RETURN removed > 0;
 END
@@ -192,7 +219,7 @@ CREATE FUNCTION lake.filter_grants_dropped() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     d       lake.domains := lake.domain(TG_ARGV[0]);
-    grantee text;
+    grantee oid;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.service = NEW.service THEN
         RETURN NULL;
@@ -203,7 +230,7 @@ BEGIN
     END IF;
     PERFORM lake.lock_curated(d);
     FOR grantee IN DELETE FROM lake.service_grants
-                   WHERE domain = d.domain AND service = OLD.service RETURNING role_name LOOP
+                   WHERE domain = d.domain AND service = OLD.service RETURNING role_oid LOOP
         PERFORM lake.apply_service_grants(d.domain, grantee);
     END LOOP;
     RETURN NULL;
