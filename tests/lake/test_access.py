@@ -271,6 +271,7 @@ async def test_create_makes_a_login_role_and_never_prints_the_password(
     ("args", "env", "message"),
     [
         (["person", "student", "--role", "postgres"], {}, "bypasses row-level security"),
+        (["person", "student", "--role", "pg_read_all_data"], {}, "member of pg_read_all_data"),
         (["person", "student", "--role", "{missing}"], {}, "does not exist: add --create"),
         (["person", "student", "--role", "{consumer}", "--create", "--password-from-env", "PW"],
          {"PW": "x"}, "already exists"),
@@ -303,9 +304,11 @@ async def test_a_grant_that_cannot_be_done_is_one_line_and_changes_nothing(
     )
 
 
-async def test_access_lists_who_may_read_what(conn, consumer, run_cli):
+async def test_access_lists_who_may_read_what(conn, consumer, new_role, run_cli):
     await grant_service(conn, "person", "student", consumer)
     await grant_service(conn, "term", "termDates", consumer)
+    auditor = new_role("auditor")
+    await conn.execute(f'CREATE ROLE "{auditor}" IN ROLE pg_read_all_data')
 
     listed = await run_cli("services", "access")
     person_only = await run_cli("services", "access", "person")
@@ -315,6 +318,7 @@ async def test_access_lists_who_may_read_what(conn, consumer, run_cli):
     assert lines[0].split()[:2] == ["person.student", consumer]
     assert lines[1].split()[:2] == ["term.termDates", consumer]
     assert lines[-1].startswith("every row of every service:") and "superuser" in lines[-1]
+    assert f"{auditor} (pg_read_all_data: raw and xform)" in lines[-1]
     assert "term.termDates" not in person_only.output
 
 
@@ -371,6 +375,8 @@ async def test_a_loader_that_is_not_a_superuser_loads_syncs_and_grants_under_for
             )
             await sync_services(conn, {"person": {"bioDemo": ["/personid", "/personBasic"]}})
             await grant_service(conn, "person", "bioDemo", reader_role, create_with_password="pw")
+            with pytest.raises(AccessError, match="can act as the lake's owner"):
+                await grant_service(conn, "person", "bioDemo", loader)
             loader_sees = await rows_by_service(conn)
         async with connected_as(settings, reader_role) as reader:
             consumer_sees = await rows_by_service(reader)

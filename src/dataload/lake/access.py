@@ -126,13 +126,18 @@ async def list_grants(conn: asyncpg.Connection, domain: str | None = None) -> li
 
 
 async def unrestricted_readers(conn: asyncpg.Connection) -> list[tuple[str, str]]:
-    """Roles that read every row of every service whatever the grants, with the reason:
-    superusers and BYPASSRLS roles (outside row-level security) and the owners of the
-    curated tables (the loader's policy)."""
+    """Roles that read whole records whatever the grants, with the reason: superusers and
+    BYPASSRLS roles (outside row-level security), the owners of the curated tables (the
+    loader's policy), and members of pg_read_all_data (raw and xform)."""
     rows = await conn.fetch(
         """
         SELECT rolname, CASE WHEN rolsuper THEN 'superuser' ELSE 'BYPASSRLS' END AS why
         FROM pg_roles WHERE (rolsuper OR rolbypassrls) AND rolname !~ '^pg_'
+        UNION
+        SELECT rolname, 'pg_read_all_data: raw and xform'
+        FROM pg_roles
+        WHERE NOT (rolsuper OR rolbypassrls) AND rolname !~ '^pg_'
+          AND pg_has_role(oid, 'pg_read_all_data', 'MEMBER')
         UNION
         SELECT DISTINCT pg_get_userbyid(c.relowner), 'owner of the curated tables'
         FROM lake.domains AS d, pg_class AS c

@@ -109,8 +109,8 @@ END
 $$;
 
 -- Serialises changes to a domain's policies: SHARE ROW EXCLUSIVE conflicts with itself and
--- with writers, and is taken before any advisory or policy lock, so a grant, a revoke and a
--- services sync that removes a granted service take turns instead of deadlocking.
+-- with writers, and is taken before a policy change asks for ACCESS EXCLUSIVE, so a grant, a
+-- revoke and a services sync that removes a granted service take turns instead of deadlocking.
 CREATE FUNCTION lake.lock_curated(d lake.domains) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -140,9 +140,17 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'grant to an ordinary role made for the consuming service';
     END IF;
-    IF pg_has_role(grantee, owner, 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" has the privileges of the lake''s owner "%" and reads every '
-                        'service already', grantee, owner
+    IF pg_has_role(grantee, owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" can act as the lake''s owner "%" and reads every service '
+                        'already', grantee, owner
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'grant to an ordinary role made for the consuming service';
+    END IF;
+    -- These predefined roles read (or write) every table, raw and xform included.
+    IF pg_has_role(grantee, 'pg_read_all_data', 'MEMBER')
+       OR pg_has_role(grantee, 'pg_write_all_data', 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is a member of pg_read_all_data or pg_write_all_data and '
+                        'reaches raw and xform whatever its grants', grantee
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'grant to an ordinary role made for the consuming service';
     END IF;
