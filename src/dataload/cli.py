@@ -355,7 +355,7 @@ def services_revoke(
 def services_access(
     domain: str = typer.Argument(None, help="Only this domain (default: all)."),
 ) -> None:
-    """List who may read what: the consumer grants, then the roles that read everything."""
+    """List who may read what: the consumer grants, then the roles that read whole records."""
     from dataload.lake.access import list_grants, unrestricted_readers
 
     async def read(conn):
@@ -370,7 +370,9 @@ def services_access(
         )
     if not grants:
         typer.echo("no consumer grants" + (f" on {domain}" if domain else ""))
-    typer.echo("every row of every service: " + ", ".join(f"{r} ({why})" for r, why in everything))
+    typer.echo(
+        "whole records, whatever the grants: " + ", ".join(f"{r} ({why})" for r, why in everything)
+    )
 
 
 # --- history -------------------------------------------------------------------------------

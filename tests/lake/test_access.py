@@ -317,7 +317,7 @@ async def test_access_lists_who_may_read_what(conn, consumer, new_role, run_cli)
     lines = listed.output.splitlines()
     assert lines[0].split()[:2] == ["person.student", consumer]
     assert lines[1].split()[:2] == ["term.termDates", consumer]
-    assert lines[-1].startswith("every row of every service:") and "superuser" in lines[-1]
+    assert lines[-1].startswith("whole records, whatever the grants:") and "superuser" in lines[-1]
     assert f"{auditor} (pg_read_all_data: raw and xform)" in lines[-1]
     assert "term.termDates" not in person_only.output
 
