@@ -482,3 +482,14 @@ async def test_a_dropped_role_leaves_no_grant_behind(conn, consumer, new_role):
 
     assert await conn.fetchval("SELECT count(*) FROM lake.service_grants") == 1
     assert [g.role for g in await list_grants(conn)] == [other]
+
+
+async def test_only_the_lakes_owner_may_grant(conn, lake_db, consumer, new_role):
+    other = new_role("other")
+    await conn.execute(f'CREATE ROLE "{other}" LOGIN')
+
+    async with connected_as(lake_db, other) as outsider:
+        with pytest.raises(AccessError, match="run it as the owner of the lake"):
+            await grant_service(outsider, "person", "student", consumer)
+
+    assert await list_grants(conn) == []
