@@ -20,7 +20,9 @@ app = typer.Typer(
 db_app = typer.Typer(
     help="The lake's PostgreSQL: embedded server and migrations.", no_args_is_help=True
 )
-services_app = typer.Typer(help="Curated-layer service filters.", no_args_is_help=True)
+services_app = typer.Typer(
+    help="Curated-layer services: their filters, and who may read them.", no_args_is_help=True
+)
 server_app = typer.Typer(
     help="The local Prefect server (API and UI) that run, serve and demo use.",
     no_args_is_help=True,
