@@ -2,7 +2,7 @@
 
 A grant lets a PostgreSQL role read the rows of one service in `<d>_curated.<d>_data_by_service`
 and nothing else of the lake; PostgreSQL enforces it with row-level security (the migration
-V0012__curated_consumers.sql says how and why). The grants are data, in lake.service_grants.
+V0013__curated_consumers.sql says how and why). The grants are data, in lake.service_grants.
 """
 
 from __future__ import annotations
