@@ -322,16 +322,20 @@ async def test_access_lists_who_may_read_what(conn, consumer, new_role, run_cli)
     assert "term.termDates" not in person_only.output
 
 
-async def test_db_init_secures_a_domain_installed_later_and_is_idempotent(conn):
+async def test_a_domain_installed_later_is_secured_and_db_init_restores_what_was_undone(conn):
     await conn.execute(
         "SELECT lake.install_domain('widget', ARRAY['widget_id'], ARRAY['text'], ARRAY['id'])"
     )
-    before = await conn.fetchval("SELECT lake.curated_secured(lake.domain('widget'))")
+    installed = await conn.fetchval("SELECT lake.curated_secured(lake.domain('widget'))")
+    await conn.execute(
+        "ALTER TABLE widget_curated.widget_data_by_service NO FORCE ROW LEVEL SECURITY;"
+        "DROP POLICY loader ON person_curated.person_data_by_service"
+    )
 
     await init_lake(conn)
     await init_lake(conn)
 
-    assert before is False
+    assert installed is True
     assert await conn.fetchval("SELECT bool_and(lake.curated_secured(d)) FROM lake.domains AS d")
 
 

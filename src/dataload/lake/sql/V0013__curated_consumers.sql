@@ -287,4 +287,19 @@ BEGIN
 END
 $$;
 
+-- Domains installed from now on are secured as they are created (V0012's lake.install_domain,
+-- plus the last line); `dataload db init` also re-secures every domain, should one be missed.
+CREATE OR REPLACE FUNCTION lake.install_domain(
+    domain_name text, key_columns text[], key_types text[], key_fields text[],
+    on_change regproc DEFAULT NULL, never_store text[] DEFAULT '{}'
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lake.install_domain_layers(domain_name, key_columns, key_types, key_fields, on_change);
+    UPDATE lake.domains SET never_store = install_domain.never_store WHERE domain = domain_name;
+    PERFORM lake.harden_domain(domain_name);
+    PERFORM lake.secure_curated(domain_name);
+END
+$$;
+
 SELECT lake.secure_curated(domain) FROM lake.domains ORDER BY domain;
