@@ -10,8 +10,7 @@ import math
 import asyncpg
 import pytest
 
-from dataload.lake import Lake, LakeError
-from dataload.lake.load import WriterBusy
+from dataload.lake import Lake, LakeError, WriterBusy
 
 from .people import person
 

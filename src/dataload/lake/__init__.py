@@ -1,7 +1,7 @@
 """The lake: PostgreSQL schemas, migrations, the fast write path, service filters, history."""
 
 from dataload.lake.domains import Domain, UnknownDomain
-from dataload.lake.load import BatchResult, Lake, LakeError, LoadRun, RunSummary
+from dataload.lake.load import BatchResult, Lake, LakeError, LoadRun, RunSummary, WriterBusy
 from dataload.lake.migrate import MigrationError, migrate
 from dataload.lake.setup import LakeSetup, init_lake
 
@@ -15,6 +15,7 @@ __all__ = [
     "MigrationError",
     "RunSummary",
     "UnknownDomain",
+    "WriterBusy",
     "init_lake",
     "migrate",
 ]
