@@ -104,3 +104,17 @@ async def test_a_failed_run_can_send_an_e_mail(
     [message] = mailbox.messages
     assert "Subject: dataload term run failed" in message and "To: ops@example.edu" in message
     assert "term-raw-flow: failed" in message and "/runs/flow-run/" in message
+
+
+async def test_a_guarded_run_alerts(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    await FLOWS["person"]()
+    world.sandbox.config.day = 2  # some people leave
+    monkeypatch.setenv("DATALOAD_MAX_DELETE_SHARE", "0")
+    with webhook_receiver() as hook:
+        monkeypatch.setenv("DATALOAD_ALERTS", hook.url)
+        report = await FLOWS["person"]()
+
+    assert report.status == "guarded"
+    [post] = hook.posts
+    assert post["json"]["title"] == "dataload person run guarded"
+    assert post["json"]["message"].startswith("person-raw-flow: guarded")
