@@ -168,7 +168,9 @@ async def test_two_concurrent_runs_have_one_writer(world: World) -> None:
     """Two `dataload run person` started together on a fresh lake. Before the fix both loaded,
     interleaved, and both inserted the people neither had committed yet."""
     config = world.sandbox.config
-    config.endpoint_latency["peoplesoft.BU_TERM_STD_FULL_TERM"] = Latency(ms=250)
+    # A run of about 16 s: the two still overlap when one process starts seconds after the
+    # other on a loaded machine.
+    config.endpoint_latency["peoplesoft.BU_TERM_STD_FULL_TERM"] = Latency(ms=400)
 
     loaders = [start_loader(("DATALOAD_WRITER_WAIT_S", "0")) for _ in range(2)]
     outcomes = [await asyncio.to_thread(p.communicate, timeout=180) for p in loaders]
