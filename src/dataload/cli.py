@@ -8,7 +8,6 @@ and what to check, exit status 1; a traceback goes to the log file (`--verbose` 
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 
 import typer
 
@@ -215,9 +214,14 @@ def _on_lake(work):
 @db_app.command("init")
 def db_init() -> None:
     """Apply pending schema migrations (idempotent; safe to run concurrently)."""
+    from dataload.domains import DomainLoadError, all_domains
     from dataload.lake import init_lake
 
-    setup = _on_lake(init_lake)
+    try:
+        declared = [spec.tables() for spec in all_domains().values()]
+    except DomainLoadError as exc:
+        raise fail(str(exc)) from None
+    setup = _on_lake(lambda conn: init_lake(conn, declared))
     if setup.migrations:
         typer.echo(f"applied {len(setup.migrations)} migrations: {', '.join(setup.migrations)}")
     else:
@@ -226,6 +230,8 @@ def db_init() -> None:
         domains = sorted({change.domain for change in setup.seeded})
         count = len(setup.seeded)
         typer.echo(f"added the shipped services to {', '.join(domains)} ({count} services)")
+    if setup.installed:
+        typer.echo(f"installed the domains {', '.join(setup.installed)}")
 
 
 # --- services ------------------------------------------------------------------------------
@@ -523,12 +529,6 @@ def sandbox(
 # --- run, serve, demo ----------------------------------------------------------------------
 
 
-class FlowName(StrEnum):
-    term = "term"
-    course = "course"
-    person = "person"
-
-
 def _prefect_api(settings) -> str:
     """PREFECT_API_URL, or the managed local server (started on demand); set before Prefect is
     imported, so that no command ever starts Prefect's ephemeral server."""
@@ -579,7 +579,13 @@ def _check_database(settings) -> None:
 
 @app.command("run")
 def run(
-    flow: FlowName = typer.Argument(..., help="The flow to run: term, course or person."),  # noqa: B008
+    domain: str = typer.Argument(..., help="The domain to load (see `dataload domains`)."),
+    param: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom for a repeatable option
+        None, "--param", "-p", help="A parameter of the domain's source, name=value (repeatable)."
+    ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Reload everything (domains that allow it)."
+    ),
     allow_mass_delete: bool = typer.Option(
         False,
         "--allow-mass-delete",
@@ -587,24 +593,31 @@ def run(
         "(beyond DATALOAD_MAX_DELETE_SHARE); for the day they really did.",
     ),
 ) -> None:
-    """Run one flow now against the configured systems and database, and print its summary.
+    """Load one domain now against the configured systems and database; print its summary.
 
-    Checks the configuration first and applies pending migrations. Uses the Prefect API in
-    PREFECT_API_URL, or the local Prefect server (`dataload server`), started when needed.
-    Exits 1 unless the run is complete: failed, partial (stored what came, deleted nobody) and
-    guarded (would have deleted too many, deleted nobody) runs say why in their summary.
+    Checks the request and the configuration first and applies pending migrations. Uses the
+    Prefect API in PREFECT_API_URL, or the local Prefect server (`dataload server`), started
+    when needed. Exits 1 unless the run went as it should: failed, partial (stored what came,
+    deleted nobody) and guarded (would have deleted too many, deleted nobody) runs say why in
+    their summary.
     """
     import asyncio
 
-    from dataload.settings import check_configuration, load_settings
+    from dataload.domains import DomainLoadError, get_domain, parse_param_options
+    from dataload.settings import FLOW_VARIABLES, check_configuration, load_settings
 
+    try:  # a request the domain cannot take is refused before anything starts
+        params = parse_param_options(param or [])
+        get_domain(domain).check_request(params, full_refresh=full_refresh)
+    except (LookupError, DomainLoadError, ValueError) as exc:
+        raise fail(str(exc)) from None
     settings = load_settings()
-    check_configuration(settings, (flow.value,))
+    check_configuration(settings, (domain,) if domain in FLOW_VARIABLES else ())
     _check_database(settings)
     _quiet_prefect()
     _prefect_api(settings)
-    from dataload.flows import FLOWS
     from dataload.flows.alerts import flow_run_page
+    from dataload.flows.domain import run_domain
     from dataload.flows.progress import terminal_progress
     from dataload.logfile import attach_log_file
 
@@ -613,11 +626,17 @@ def run(
     async def run_flow():
         if allow_mass_delete:
             typer.secho(
-                f"warning: the mass-deletion guard is off for this {flow.value} run",
+                f"warning: the mass-deletion guard is off for this {domain} run",
                 fg=typer.colors.YELLOW,
                 err=True,
             )
-        state = await FLOWS[flow.value](allow_mass_delete=allow_mass_delete, return_state=True)
+        state = await run_domain(
+            domain,
+            params,
+            full_refresh=full_refresh,
+            allow_mass_delete=allow_mass_delete,
+            return_state=True,
+        )
         return state, await state.aresult(raise_on_failure=False)
 
     with terminal_progress():
@@ -625,7 +644,7 @@ def run(
     page = flow_run_page(state.state_details.flow_run_id)
     if isinstance(report, BaseException) or report is None:
         reason = " ".join(str(report).split()) if report else state.message
-        raise fail(f"the {flow.value} flow failed: {reason} (run: {page}; log: {log})")
+        raise fail(f"the {domain} flow failed: {reason} (run: {page}; log: {log})")
     _print_summary(report, page)
     if not report.succeeded:
         raise typer.Exit(1)
@@ -655,6 +674,34 @@ def _print_summary(report, page: str | None) -> None:
                 break_long_words=False,
             )
         )
+
+
+@app.command("domains")
+def domains() -> None:
+    """List the registered domains: keys, listing, schedules, source and services."""
+    from dataload.domains import DomainLoadError, all_domains
+    from dataload.lake.filters import ServiceFilterError, read_services
+
+    try:
+        found = all_domains()
+        shipped = read_services()
+    except (DomainLoadError, ServiceFilterError) as exc:
+        raise fail(str(exc)) from None
+    for spec in found.values():
+        keys = ", ".join(
+            key.column if key.type == "text" else f"{key.column} ({key.type})" for key in spec.keys
+        )
+        schedules = "; ".join(f"{s.name}: {s.when}" for s in spec.schedules) or "none"
+        services = ["full", *spec.services, *shipped.get(spec.name, {})]
+        typer.secho(f"{spec.name}", bold=True, nl=False)
+        typer.echo(f"  {spec.description}")
+        typer.echo(f"    keys:      {keys}")
+        typer.echo(f"    listing:   {spec.listing.value}")
+        typer.echo(f"    schedule:  {schedules}")
+        typer.echo(f"    source:    {spec.source_label}")
+        typer.echo(f"    services:  {', '.join(dict.fromkeys(services))}")
+        if spec.never_store:
+            typer.echo(f"    never stored: {', '.join(spec.never_store)}")
 
 
 @app.command("serve")
@@ -763,11 +810,16 @@ def demo(
     stop: bool = typer.Option(False, "--stop", help="Stop what `demo --keep` left running."),
     port: int = typer.Option(4200, help="Port of the Prefect UI (another is chosen if taken)."),
     database: str = typer.Option("dataload_demo", help="The demo's own database."),
+    examples: bool = typer.Option(
+        False, "--examples", help="Load the example domains (seeds 001-004) instead."
+    ),
 ) -> None:
     """Run everything on this machine: PostgreSQL, a sandbox university, Prefect, the flows.
 
     Loads day 1 (or --day N) of a synthetic university through term, course and person,
     prints what each layer holds and where to look, and stops what it started (unless --keep).
+    With --examples, loads every example domain (exchange rates, currencies, products, jokes,
+    taxi trips, Sage transactions) from the sandbox's simulators instead.
     """
     from dataload.demo import DemoOptions, run_demo, stop_demo
 
@@ -775,7 +827,13 @@ def demo(
         stop_demo()
         return
     options = DemoOptions(
-        people=people, day=day, seed=seed, keep=keep, database=database, port=port
+        people=people,
+        day=day,
+        seed=seed,
+        keep=keep,
+        database=database,
+        port=port,
+        examples=examples,
     )
     raise typer.Exit(run_demo(options))
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Self, TypeVar
 
+import asyncpg
 from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
@@ -25,6 +26,7 @@ from dataload.flows.report import LoadReport, SourceUse
 from dataload.flows.secrets import resolve_secret_blocks
 from dataload.lake import Lake, LoadRun, RunSummary, init_lake
 from dataload.lake.db import create_pool
+from dataload.lake.install import DomainTables
 from dataload.settings import SECRET_BLOCK_PREFIX, Settings
 from dataload.sources.http import SourceClient
 
@@ -43,14 +45,17 @@ class LoadSession:
         self,
         settings: Settings,
         domain: str,
-        lake: Lake,
+        pool: asyncpg.Pool,
         run: LoadRun,
         allow_mass_delete: bool = False,
+        label: str | None = None,
     ) -> None:
         self.settings = settings
         self.domain = domain
-        self.lake = lake
+        self.pool = pool
+        self.lake = Lake(pool)
         self.run = run
+        self.label = label
         self.allow_mass_delete = allow_mass_delete
         self.fetched: dict[str, int] = {}
         self.summary: RunSummary | None = None
@@ -63,10 +68,18 @@ class LoadSession:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, domain: str, *, allow_mass_delete: bool = False
+        cls,
+        settings: Settings,
+        domain: str,
+        *,
+        allow_mass_delete: bool = False,
+        tables: DomainTables | None = None,
+        label: str | None = None,
     ) -> AsyncIterator[Self]:
         """`allow_mass_delete` lifts the mass-deletion guard (DATALOAD_MAX_DELETE_SHARE) for
-        this run; a run of the domain already loading is waited for (DATALOAD_WRITER_WAIT_S)."""
+        this run; a run of the domain already loading is waited for (DATALOAD_WRITER_WAIT_S).
+        `tables`: a declared domain's, installed first if the lake lacks it; `label`: the run's
+        name in the ledger and its report (default: the flow's name)."""
         try:
             settings = await resolve_secret_blocks(settings)
             pool = await create_pool(settings)
@@ -75,15 +88,15 @@ class LoadSession:
             raise
         try:
             async with pool.acquire() as conn:
-                await init_lake(conn)  # migrations, and the shipped services on a new lake
-            lake = Lake(pool)
-            run = await lake.start_run(
+                # Migrations, the shipped services on a new lake, and this domain if it is new.
+                await init_lake(conn, [tables] if tables else [])
+            run = await Lake(pool).start_run(
                 domain,
-                flow=flow_run.get_flow_name(),
+                flow=label or flow_run.get_flow_name(),
                 flow_run_id=flow_run.get_id(),
                 wait_s=settings.writer_wait_s,
             )
-            session = cls(settings, domain, lake, run, allow_mass_delete)
+            session = cls(settings, domain, pool, run, allow_mass_delete, label)
             async with session._stack:
                 await session._stack.enter_async_context(publish_progress(session.progress))
                 try:
@@ -102,8 +115,12 @@ class LoadSession:
 
     async def client(self, client_type: type[C]) -> C:
         """A source client configured from the settings, closed with the session."""
-        client = await self._stack.enter_async_context(client_type.from_settings(self.settings))
-        self._clients[client_type.__name__] = client
+        return await self.adopt(client_type.from_settings(self.settings))
+
+    async def adopt(self, client: C) -> C:
+        """A client the caller built, closed with the session, its use in the report."""
+        client = await self._stack.enter_async_context(client)
+        self._clients[type(client).__name__] = client
         return client
 
     def note(self, what: str, count: int) -> None:
@@ -152,7 +169,7 @@ class LoadSession:
         services = layers.pop("curated", {})
         summary = self.summary
         self.report = LoadReport(
-            flow=flow_run.get_flow_name() or f"{self.domain}-raw-flow",
+            flow=self.label or flow_run.get_flow_name() or f"{self.domain}-raw-flow",
             domain=self.domain,
             run_id=summary.run_id,
             status=summary.status,
@@ -183,7 +200,8 @@ class LoadSession:
         )
         await acreate_table_artifact(
             table=self.report.table(),
-            key=f"{self.domain}-load-summary",
+            # Artifact keys allow lower-case letters, digits and dashes only.
+            key=f"{self.domain.replace('_', '-')}-load-summary",
             description=f"{self.report.headline()}",
         )
         get_run_logger().info("%s", self.report.headline())

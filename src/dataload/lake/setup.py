@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from dataload.lake.filters import ServiceChange, seed_services
+from dataload.lake.install import DomainTables, install_domains
 from dataload.lake.migrate import migrate
 
 __all__ = ["LakeSetup", "init_lake"]
@@ -16,10 +18,12 @@ __all__ = ["LakeSetup", "init_lake"]
 class LakeSetup:
     migrations: list[str]  # labels of the migrations applied now
     seeded: list[ServiceChange]  # shipped services given to a lake created now
+    installed: list[str] = field(default_factory=list)  # declared domains installed now
 
 
-async def init_lake(conn: asyncpg.Connection) -> LakeSetup:
-    """Apply pending migrations and secure the curated layer; a new lake gets the shipped services.
+async def init_lake(conn: asyncpg.Connection, domains: Iterable[DomainTables] = ()) -> LakeSetup:
+    """Apply pending migrations and secure the curated layer; a new lake gets the shipped
+    services; declared `domains` the lake does not have yet are installed, with their services.
 
     Only a new lake is seeded: a domain whose services were all removed on purpose (with
     `dataload services sync`) must not get them back at the next run.
@@ -29,4 +33,5 @@ async def init_lake(conn: asyncpg.Connection) -> LakeSetup:
     # after the migration that introduced it; a no-op (no lock taken) when already in place.
     await conn.execute("SELECT lake.secure_curated(domain) FROM lake.domains ORDER BY domain")
     created = bool(applied) and applied[0].startswith("V0001__")
-    return LakeSetup(applied, await seed_services(conn) if created else [])
+    seeded = await seed_services(conn) if created else []
+    return LakeSetup(applied, seeded, await install_domains(conn, domains))

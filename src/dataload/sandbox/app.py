@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dataload.sandbox import introspection, peoplesoft, sap, snaplogic, vds
+from dataload.sandbox import examples, introspection, peoplesoft, sap, snaplogic, vds
 from dataload.sandbox.config import Credentials, DayRates, Faults, Latency, SandboxConfig
 from dataload.sandbox.gate import Gate
 from dataload.sandbox.systems import json_response
@@ -37,6 +37,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
                     "SAP_URL": "/sap",
                     "VDS_URL": "/vds",
                 },
+                "examples": examples.environment(config, ""),
                 "introspection": "/_sandbox/truth",
             }
         )
@@ -48,6 +49,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         *sap.routes(config, gate),
         *vds.routes(config, gate),
         *introspection.routes(config, gate),
+        *examples.routes(config, gate),
     ]
     app = Starlette(routes=routes)
     app.state.config = config

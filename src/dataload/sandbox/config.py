@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Literal, TypeVar
 
+from dataload.sandbox.examples.config import ExamplesConfig
+
 __all__ = [
     "ENDPOINTS",
     "Credentials",
@@ -155,6 +157,7 @@ class SandboxConfig:
     vds_page_size: int = 200
     vds_base_dn: str = "ou=people,dc=bu,dc=edu"
     rates: DayRates = field(default_factory=DayRates)
+    examples: ExamplesConfig = field(default_factory=ExamplesConfig)
 
     def faults_for(self, endpoint: str) -> Faults:
         return _lookup(self.endpoint_faults, endpoint, self.faults)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.applications import Starlette
 
+from dataload.sandbox import examples
 from dataload.sandbox.app import create_app
 from dataload.sandbox.config import SandboxConfig
 from dataload.sandbox.gate import Stats
@@ -42,6 +43,7 @@ def environment(config: SandboxConfig, base_url: str) -> dict[str, str]:
         "VDS_USERNAME": c.vds_user,
         "VDS_PASSWORD": c.vds_password,
         "VDS_BASE_DN": config.vds_base_dn,
+        **examples.environment(config, base_url),
     }
 
 

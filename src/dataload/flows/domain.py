@@ -1,0 +1,202 @@
+"""The generic flow of a declared domain: run its source, load what it yields, finish as its
+listing says.
+
+    source ─▶ records or batches ─▶ never-store fields removed ─▶ lake batches ─▶ finish
+              (the domain's async      (the declaration's)          (DATALOAD_LAKE_    complete /
+               generator, given                                      BATCH_SIZE)       scoped /
+               a DomainRun)                                                            incremental
+
+A run that raises fails its ledger run (nothing deleted, the cursor unmoved). An incremental
+run finishes without deleting and saves the cursor the source advanced to; a full refresh, for
+a domain that allows it, reads everything from the start and is a complete snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypeVar
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from dataload.domains import DomainSpec, Listing, Records, get_domain
+from dataload.domains.never_store import field_stripper
+from dataload.flows.report import LoadReport
+from dataload.flows.session import LoadSession
+from dataload.lake.progress import read_cursor, record_rejections, save_cursor
+from dataload.settings import Settings
+from dataload.sources.http import SourceClient
+
+__all__ = ["DomainGuardError", "DomainRun", "domain_flow"]
+
+C = TypeVar("C", bound=SourceClient)
+P = TypeVar("P", bound=BaseModel)
+
+
+class DomainGuardError(RuntimeError):
+    """A run refused by one of its domain's guards; the lake was left as it was."""
+
+
+class DomainRun:
+    """What a domain's source sees of its run: parameters, cursor, clients, scope, rejections."""
+
+    def __init__(
+        self,
+        spec: DomainSpec,
+        session: LoadSession,
+        params: BaseModel,
+        *,
+        full_refresh: bool,
+        cursor: str | None,
+    ) -> None:
+        self.spec = spec
+        self.settings: Settings = session.settings
+        self.params = params
+        self.full_refresh = full_refresh
+        #: Where the last finished run stopped (None on a first run or a full refresh).
+        self.cursor = cursor
+        #: For a scoped listing: key column -> the values this run's snapshot covers.
+        self.scope: dict[str, list[Any]] | None = None
+        self.next_cursor: str | None = None
+        self.rejected = 0
+        self._session = session
+
+    def typed_params(self, kind: type[P]) -> P:
+        assert isinstance(self.params, kind)
+        return self.params
+
+    async def client(self, client_type: type[C]) -> C:
+        """A source client configured from the settings, closed at the end of the run, its
+        requests and retries in the run's report."""
+        return await self._session.client(client_type)
+
+    def note(self, what: str, count: int) -> None:
+        """A count for the report ("days fetched": 31)."""
+        self._session.note(what, count)
+
+    def advance(self, value: str) -> None:
+        """Move the cursor the run will save (the greatest value given wins; ISO dates and
+        timestamps compare as text)."""
+        if self.next_cursor is None or value > self.next_cursor:
+            self.next_cursor = value
+
+    async def reject(self, rejections: list[tuple[str, str]], *, read: int) -> None:
+        """Keep records a validation step refused ((reason, sample) pairs) in the ledger, and
+        refuse the run when they exceed the domain's `max_rejected_share` of the `read`."""
+        self.rejected += len(rejections)
+        await record_rejections(self._session.pool, self._session.run.run_id, rejections)
+        limit = self.spec.guards.max_rejected_share
+        if limit is not None and read and self.rejected / read > limit:
+            raise DomainGuardError(
+                f"{self.spec.name}: validation rejected {self.rejected} of {read} records "
+                f"({self.rejected / read:.1%}, above the domain's limit of {limit:.0%}); nothing "
+                "was loaded. The reasons are in lake.rejected for this run."
+            )
+
+
+async def _batches(
+    run: DomainRun, records: AsyncIterator[Records], size: int, counted: list[int]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The source's records regrouped into lake batches, never-store fields removed; counts
+    them in `counted[0]`."""
+    strip = field_stripper(run.spec.never_store)
+    batch: list[dict[str, Any]] = []
+    async for item in records:
+        for record in item if isinstance(item, list) else (item,):
+            if strip is not None:
+                strip(record)
+            batch.append(record)
+            if len(batch) >= size:
+                counted[0] += len(batch)
+                yield batch
+                batch = []
+    if batch:
+        counted[0] += len(batch)
+        yield batch
+
+
+@task(name="extract-load", retries=0, cache_policy=NO_CACHE)
+async def extract_load(run: DomainRun, session: LoadSession) -> int:
+    """Run the domain's source and load what it yields, batch by batch; returns records offered."""
+    assert run.spec.source is not None
+    counted = [0]
+    batches = _batches(run, run.spec.source(run), session.settings.lake_batch_size, counted)
+    await session.run.load_stream(batches, concurrency=2)
+    return counted[0]
+
+
+def _finish_kind(spec: DomainSpec, run: DomainRun) -> tuple[bool, Mapping[str, list[Any]] | None]:
+    """(complete, scope) of the finish, from the domain's listing."""
+    if spec.listing is Listing.COMPLETE:
+        return True, None
+    if spec.listing is Listing.SCOPED:
+        if not run.scope:
+            raise RuntimeError(
+                f"{spec.name}: a scoped domain's source must set run.scope (key column -> "
+                "values its snapshot covers)"
+            )
+        return True, run.scope
+    return run.full_refresh, None
+
+
+@flow(name="domain-load", flow_run_name="{domain}", log_prints=False)
+async def domain_flow(
+    domain: str, params: dict[str, Any] | None = None, full_refresh: bool = False
+) -> LoadReport:
+    """Load one declared domain: its source into <domain>_raw, _xform and _curated."""
+    spec = get_domain(domain)
+    if spec.source is None:
+        raise ValueError(f"{domain} has a flow of its own: run it with `dataload run {domain}`")
+    parsed = spec.parse_params(params or {})
+    if full_refresh and not spec.full_refresh:
+        raise ValueError(f"{domain} does not take --full-refresh")
+    settings = Settings()
+    async with LoadSession.open(
+        settings, domain, tables=spec.tables(), label=f"{domain}-load"
+    ) as session:
+        cursor = None if full_refresh else await read_cursor(session.pool, domain)
+        run = DomainRun(spec, session, parsed, full_refresh=full_refresh, cursor=cursor)
+        offered = await extract_load(run, session)
+        session.note("records", offered)
+        if offered < spec.guards.min_records:
+            raise DomainGuardError(
+                f"{domain}: the source gave {offered} records, fewer than the "
+                f"{spec.guards.min_records} the domain expects; nothing was deleted"
+            )
+        complete, scope = _finish_kind(spec, run)
+        summary = await session.finish(complete=complete, scope=scope)
+        # A cursor never moves back: a backfill of the past leaves it where it is.
+        moved = run.next_cursor is not None and (run.cursor is None or run.next_cursor > run.cursor)
+        if moved and summary.status != "failed":
+            assert run.next_cursor is not None
+            await save_cursor(session.pool, domain, run.next_cursor, summary.run_id)
+            get_run_logger().info("%s cursor now %s", domain, run.next_cursor)
+    assert session.report is not None
+    return session.report
+
+
+def parse_param_options(options: list[str]) -> dict[str, str]:
+    """`--param k=v` options as a dict (one clear error for a malformed one)."""
+    params: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param {option!r}: write it as name=value")
+        params[name.strip()] = value
+    return params
+
+
+async def run_domain(
+    name: str, params: Mapping[str, Any] | None = None, *, full_refresh: bool = False
+) -> LoadReport:
+    """Run one registered domain's flow now: its own flow, or the generic one."""
+    import importlib
+
+    spec = get_domain(name)
+    if spec.flow is None:
+        return await domain_flow(name, dict(params or {}), full_refresh)
+    if params or full_refresh:
+        raise ValueError(f"the {name} flow takes no --param nor --full-refresh")
+    module, _, attribute = spec.flow.partition(":")
+    return await getattr(importlib.import_module(module), attribute)()

@@ -1,0 +1,78 @@
+"""Installing declared domains: their schemas, tables, triggers and services, from Python.
+
+The SQL that builds a domain's three layers is written once (`lake.install_domain`, migration
+V0005); a domain declared in Python is installed by calling it with the declaration's keys,
+the first time `dataload db init` (or a flow) sees a domain the lake does not have. A domain
+already in lake.domains is left as it is: its services may have been changed on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from dataload.lake.filters import sync_services
+
+__all__ = ["DomainTables", "install_domains"]
+
+# Any constant of our own: concurrent inits install a domain once.
+_INSTALL_LOCK_KEY = 0x6C616B655F696E73  # "lake_ins"
+
+
+@dataclass(frozen=True)
+class DomainTables:
+    """What the lake needs of a declaration: the name, the keys, services, never-store fields."""
+
+    name: str
+    key_columns: tuple[str, ...]
+    key_types: tuple[str, ...]
+    key_fields: tuple[str, ...]
+    services: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    never_store: tuple[str, ...] = ()
+
+
+async def _takes_never_store(conn: asyncpg.Connection) -> bool:
+    """Whether this lake's install_domain keeps a never-store list (newer lakes do)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT bool_or('never_store' = ANY (p.proargnames)) FROM pg_proc AS p"
+            " JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'lake' AND p.proname = 'install_domain'"
+        )
+    )
+
+
+async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTables]) -> list[str]:
+    """Install every domain the lake does not have yet; returns their names."""
+    domains = list(domains)
+    installed: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _INSTALL_LOCK_KEY)
+        present = {r[0] for r in await conn.fetch("SELECT domain FROM lake.domains")}
+        never_store_arg = await _takes_never_store(conn)
+        for domain in domains:
+            if domain.name in present:
+                continue
+            args = [
+                domain.name,
+                list(domain.key_columns),
+                list(domain.key_types),
+                list(domain.key_fields),
+            ]
+            if never_store_arg:
+                await conn.execute(
+                    "SELECT lake.install_domain($1, $2, $3, $4, never_store => $5)",
+                    *args,
+                    list(domain.never_store),
+                )
+            else:
+                await conn.execute("SELECT lake.install_domain($1, $2, $3, $4)", *args)
+            await conn.execute("SELECT lake.compile_walker($1)", domain.name)
+            installed.append(domain.name)
+    for domain in domains:
+        if domain.name in installed and domain.services:
+            services = {name: list(paths) for name, paths in domain.services.items()}
+            await sync_services(conn, {domain.name: services}, source=f"domain {domain.name}")
+    return installed

@@ -1,0 +1,26 @@
+"""Simulators of the example domains' systems (seeds 001-004), served by the sandbox app.
+
+Each real system's URL is a setting of its domain; `environment()` points them all here.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from dataload.sandbox.config import SandboxConfig
+from dataload.sandbox.examples import frankfurter
+from dataload.sandbox.examples.config import ExamplesConfig
+from dataload.sandbox.gate import Gate
+
+__all__ = ["ExamplesConfig", "environment", "routes"]
+
+
+def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
+    return [*frankfurter.routes(config, gate)]
+
+
+def environment(config: SandboxConfig, base_url: str) -> dict[str, str]:
+    """The variables that point the example domains at a sandbox at `base_url`."""
+    return {
+        "FRANKFURTER_URL": f"{base_url}/frankfurter/v1",
+    }
