@@ -71,6 +71,11 @@ class DomainRun:
         requests and retries in the run's report."""
         return await self._session.client(client_type)
 
+    async def adopt(self, client: C) -> C:
+        """A client the source built itself (its key from a Prefect block, say), closed at the
+        end of the run, its requests and retries in the run's report."""
+        return await self._session.adopt(client)
+
     def note(self, what: str, count: int) -> None:
         """A count for the report ("days fetched": 31)."""
         self._session.note(what, count)

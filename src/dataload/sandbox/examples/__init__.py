@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
-from dataload.sandbox.examples import frankfurter
+from dataload.sandbox.examples import frankfurter, jokes, products
 from dataload.sandbox.examples.config import ExamplesConfig
 from dataload.sandbox.gate import Gate
 
@@ -16,11 +16,18 @@ __all__ = ["ExamplesConfig", "environment", "routes"]
 
 
 def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
-    return [*frankfurter.routes(config, gate)]
+    return [
+        *frankfurter.routes(config, gate),
+        *products.routes(config, gate),
+        *jokes.routes(config, gate),
+    ]
 
 
 def environment(config: SandboxConfig, base_url: str) -> dict[str, str]:
     """The variables that point the example domains at a sandbox at `base_url`."""
     return {
         "FRANKFURTER_URL": f"{base_url}/frankfurter/v1",
+        "PRODUCTS_URL": f"{base_url}/products",
+        "JOKES_URL": f"{base_url}/jokes",
+        "JOKES_API_KEY": config.examples.jokes_key,
     }

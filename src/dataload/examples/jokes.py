@@ -1,0 +1,118 @@
+"""jokes (seed 003): a small API loaded every 10 minutes, its key in a Prefect Secret block.
+
+Each run asks for `count` jokes and stores the new ones (key: the joke's id); it never deletes.
+The API key comes from the Prefect Secret block named by `JOKES_API_KEY_BLOCK` when it is set
+(create one with `prefect block create secret` or `Secret(value=...).save(name)`), otherwise
+from `JOKES_API_KEY`. `JOKES_URL` defaults to https://icanhazdadjoke.com/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dataload.domains import DomainSpec, Key, Listing, Records, Schedule
+from dataload.settings import Settings
+from dataload.sources.auth import ApiKeyAuth
+from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
+from dataload.sources.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from dataload.flows.domain import DomainRun
+
+__all__ = ["DOMAIN", "Jokes", "api_key"]
+
+
+class JokeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    url: str = Field("https://icanhazdadjoke.com/", alias="JOKES_URL")
+    key: SecretStr = Field(SecretStr(""), alias="JOKES_API_KEY")
+    key_block: str | None = Field(None, alias="JOKES_API_KEY_BLOCK")
+
+
+class JokeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(5, ge=1, le=100)
+
+
+async def api_key(settings: JokeSettings) -> str:
+    """The key from the named Prefect Secret block, else from JOKES_API_KEY."""
+    if settings.key_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            secret = await Secret.aload(settings.key_block)
+        except ValueError as exc:
+            raise ValueError(
+                f"no Prefect Secret block {settings.key_block!r} (JOKES_API_KEY_BLOCK): {exc}"
+            ) from None
+        return str(secret.get())
+    return settings.key.get_secret_value()
+
+
+class Jokes(SourceClient):
+    def __init__(
+        self,
+        *,
+        url: str,
+        key: str,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = require_url(url, "JOKES_URL")
+        self._http = SourceHttp(
+            source="jokes API",
+            url_variable="JOKES_URL",
+            credential_variables="JOKES_API_KEY or the Secret block JOKES_API_KEY_BLOCK names",
+            auth=ApiKeyAuth(key) if key else None,
+            secrets=(key,) if key else (),
+            timeout=timeouts(read=30.0),
+            retry=retry or RetryPolicy(),
+            max_connections=1,
+            transport=transport,
+        )
+
+    @classmethod
+    def settings_options(cls, settings: Settings) -> dict[str, Any]:
+        raise NotImplementedError("the key may live in Prefect: use Jokes.configured()")
+
+    @classmethod
+    async def configured(cls, settings: Settings) -> Jokes:
+        own = JokeSettings()
+        return cls(
+            url=own.url,
+            key=await api_key(own),
+            retry=RetryPolicy(max_attempts=settings.source_max_attempts),
+        )
+
+    async def random(self) -> dict[str, Any]:
+        body = await self._http.request_json("GET", self.url)
+        if not isinstance(body, dict) or not body.get("id") or not body.get("joke"):
+            raise self._http.shape_error(self.url, "answered without an id and a joke")
+        return {"id": str(body["id"]), "joke": body["joke"]}
+
+
+async def jokes(run: DomainRun) -> AsyncIterator[Records]:
+    count = run.typed_params(JokeParams).count
+    api = await run.adopt(await Jokes.configured(run.settings))
+    for _ in range(count):
+        yield await api.random()
+
+
+DOMAIN = DomainSpec(
+    name="jokes",
+    description="Jokes from a small API, every 10 minutes, key from a Prefect Secret block.",
+    keys=(Key("id"),),
+    listing=Listing.INCREMENTAL,
+    source=jokes,
+    source_label="jokes API (icanhazdadjoke style)",
+    params=JokeParams,
+    schedules=(Schedule("every-10-minutes", interval_s=600, description="Every 10 minutes."),),
+    tags=("source:jokes", "seed:003"),
+)
