@@ -1,8 +1,9 @@
-"""The three daily deployments, defined once.
+"""The deployments, defined once: the university's three daily loads, and one per schedule of
+every declared domain that runs on the generic flow (`<domain>-<schedule>`).
 
 `dataload serve` serves them from this process (`prefect.serve`); `prefect.yaml` declares the
-same three for `prefect deploy --all` and a process worker (tests/flows/test_deploy.py keeps
-the two in step).
+same for `prefect deploy --all` and a process worker (tests/flows/test_deploy.py keeps the two
+in step; a plugin package's domains are served, and go into its own prefect.yaml).
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ from typing import Any
 
 from prefect import Flow, serve
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval, Schedule
 
+from dataload.domains import Schedule as DomainSchedule
+from dataload.domains import all_domains
 from dataload.flows.course import course_raw_flow
+from dataload.flows.domain import domain_flow
 from dataload.flows.person import person_raw_flow
 from dataload.flows.term import term_raw_flow
 
-__all__ = ["DAILY_LOADS", "TIMEZONE", "DailyLoad", "runner_deployments", "serve_daily_loads"]
+__all__ = [
+    "DAILY_LOADS",
+    "TIMEZONE",
+    "DailyLoad",
+    "domain_deployments",
+    "runner_deployments",
+    "serve_daily_loads",
+]
 
 TIMEZONE = "America/New_York"
 
@@ -64,6 +75,34 @@ DAILY_LOADS = (
 )
 
 
+def _prefect_schedule(schedule: DomainSchedule) -> Schedule:
+    if schedule.cron is not None:
+        return Cron(schedule.cron, timezone=schedule.timezone)
+    return Interval(schedule.interval_s, timezone=schedule.timezone)
+
+
+def domain_deployments() -> list[RunnerDeployment]:
+    """A deployment of the generic flow per schedule of every registered domain that uses it."""
+    return [
+        domain_flow.to_deployment(
+            name=f"{spec.name}-{schedule.name}",
+            schedules=[_prefect_schedule(schedule)],
+            parameters={
+                "domain": spec.name,
+                "params": dict(schedule.parameters),
+                "full_refresh": schedule.full_refresh,
+            },
+            concurrency_limit=1,
+            tags=spec.deployment_tags,
+            description=" ".join(filter(None, (spec.description, schedule.description))),
+            paused=False,
+        )
+        for spec in all_domains().values()
+        if spec.source is not None
+        for schedule in spec.schedules
+    ]
+
+
 def runner_deployments() -> list[RunnerDeployment]:
     """The daily loads as deployments of this process: one run at a time each, unpaused (a
     Ctrl-C on an earlier `dataload serve` paused them)."""
@@ -77,9 +116,9 @@ def runner_deployments() -> list[RunnerDeployment]:
             paused=False,
         )
         for load in DAILY_LOADS
-    ]
+    ] + domain_deployments()
 
 
 def serve_daily_loads() -> None:
-    """Serve the daily loads until interrupted (Ctrl-C pauses their schedules)."""
+    """Serve every deployment until interrupted (Ctrl-C pauses their schedules)."""
     serve(*runner_deployments())

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -172,6 +174,47 @@ class SourceHttp:
             budget=self._budget,
             on_retry=self._on_retry,
         )
+
+    async def download(self, url: str, dest: Path, *, chunk_bytes: int = 1 << 20) -> int:
+        """Stream the body of `GET url` into the file `dest` (written whole or not at all,
+        through a temporary file beside it), with the same retries and errors as a JSON call;
+        returns its size in bytes."""
+        return await retrying(
+            lambda: self._download_once(url, dest, chunk_bytes),
+            self.retry,
+            budget=self._budget,
+            on_retry=self._on_retry,
+        )
+
+    async def _download_once(self, url: str, dest: Path, chunk_bytes: int) -> int:
+        async with self._slots:
+            self.stats.requests += 1
+            partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+            try:
+                async with self._client.stream("GET", url) as response:
+                    self.stats.by_status[response.status_code] += 1
+                    if response.status_code >= 300:
+                        await response.aread()
+                        raise self._status_error(response, self.source, url)
+                    size = 0
+                    with partial.open("wb") as out:
+                        async for chunk in response.aiter_bytes(chunk_bytes):
+                            out.write(chunk)
+                            size += len(chunk)
+            except httpx.TransportError as exc:
+                partial.unlink(missing_ok=True)
+                self.stats.transport_errors += 1
+                raise SourceTransportError(
+                    source=self.source,
+                    endpoint=endpoint(url),
+                    problem=f"failed mid-download ({type(exc).__name__}: {exc})",
+                    hint=f"check {self.url_variable} and that the service is reachable from here",
+                ) from exc
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(dest)
+            return size
 
     def _on_retry(self, error: SourceError, attempt: int, delay: float) -> None:
         self.stats.retries += 1

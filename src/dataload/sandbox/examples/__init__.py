@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
-from dataload.sandbox.examples import frankfurter, jokes, products
+from dataload.sandbox.examples import frankfurter, jokes, products, taxi
 from dataload.sandbox.examples.config import ExamplesConfig
 from dataload.sandbox.gate import Gate
 
@@ -20,6 +20,7 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
         *frankfurter.routes(config, gate),
         *products.routes(config, gate),
         *jokes.routes(config, gate),
+        *taxi.routes(config, gate),
     ]
 
 
@@ -30,4 +31,5 @@ def environment(config: SandboxConfig, base_url: str) -> dict[str, str]:
         "PRODUCTS_URL": f"{base_url}/products",
         "JOKES_URL": f"{base_url}/jokes",
         "JOKES_API_KEY": config.examples.jokes_key,
+        "TAXI_URL": f"{base_url}/trip-data",
     }

@@ -1,0 +1,54 @@
+"""taxi_trips: a month from Parquet or CSV, the download cached by Prefect, each month a scoped
+snapshot."""
+
+from __future__ import annotations
+
+import pytest
+from tests.flows.world import World
+
+from dataload.flows.domain import domain_flow
+
+pytestmark = pytest.mark.slow
+
+ROWS = 3000
+XFORM = "taxi_trips_xform.current_taxi_trips_data"
+
+
+@pytest.fixture(autouse=True)
+def _small_months(world: World) -> None:
+    world.sandbox.config.examples.taxi_rows = ROWS
+
+
+def file_requests(world: World) -> int:
+    stats = world.sandbox.stats.snapshot()["endpoints"]
+    return stats.get("taxi.file", {}).get("requests", 0)
+
+
+async def test_a_month_loads_and_a_rerun_reads_the_cached_download(world: World) -> None:
+    january = {"year": "2024", "month": "1"}
+
+    first = await domain_flow("taxi_trips", january)
+    second = await domain_flow("taxi_trips", january)
+
+    assert first.status == "complete" and first.counts["new"] == ROWS
+    assert second.counts["unchanged"] == ROWS
+    assert file_requests(world) == 1  # the second run found the file it had
+    row = await world.conn.fetchval(
+        f"SELECT taxi_trips_data FROM {XFORM} WHERE year_month = '2024-01' AND trip = 1"
+    )
+    assert '"tpep_pickup_datetime": "2024-01-' in row and '"Airport_fee"' in row
+
+
+async def test_reloading_a_month_replaces_that_month_only(world: World) -> None:
+    await domain_flow("taxi_trips", {"year": "2024", "month": "1"})
+    await domain_flow("taxi_trips", {"year": "2024", "month": "2"})
+    world.sandbox.config.examples.taxi_rows = ROWS - 60  # January, republished shorter
+
+    # As CSV this time: the same trips in the other format are unchanged.
+    report = await domain_flow("taxi_trips", {"year": "2024", "month": "1", "format": "csv"})
+
+    assert report.counts["unchanged"] == ROWS - 60 and report.counts["deleted"] == 60
+    live = await world.conn.fetch(
+        f"SELECT year_month, count(*) FROM {XFORM} WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 1"
+    )
+    assert [tuple(r) for r in live] == [("2024-01", ROWS - 60), ("2024-02", ROWS)]
