@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
-from dataload.sandbox.examples import frankfurter, jokes, products, taxi
+from dataload.sandbox.examples import frankfurter, jokes, products, sage, taxi
 from dataload.sandbox.examples.config import ExamplesConfig
 from dataload.sandbox.gate import Gate
 
@@ -21,6 +21,7 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
         *products.routes(config, gate),
         *jokes.routes(config, gate),
         *taxi.routes(config, gate),
+        *sage.routes(config, gate),
     ]
 
 
@@ -32,4 +33,6 @@ def environment(config: SandboxConfig, base_url: str) -> dict[str, str]:
         "JOKES_URL": f"{base_url}/jokes",
         "JOKES_API_KEY": config.examples.jokes_key,
         "TAXI_URL": f"{base_url}/trip-data",
+        "SAGE_EXPORT_URL": f"{base_url}/sage/transactions.csv",
+        "SAGE_ACCOUNTS_URL": f"{base_url}/sage/accounts.csv",
     }
