@@ -28,7 +28,8 @@ from typing import Any
 from rich.console import Console
 
 from dataload.demo.display import DemoDisplay, report_tables
-from dataload.lake.db import DatabaseUnavailable, recreate_database
+from dataload.demo.examples import print_examples_summary, run_examples
+from dataload.lake.db import DatabaseUnavailable, ensure_database, recreate_database
 from dataload.lake.server import EmbeddedPostgresError
 from dataload.prefect_server import ManagedPrefectServer, PrefectServerError
 from dataload.settings import Settings
@@ -48,6 +49,7 @@ class DemoOptions:
     keep: bool = False
     database: str = DEMO_DATABASE
     port: int = UI_PORT
+    examples: bool = False  # the example domains instead of the university's
 
 
 @dataclass(frozen=True)
@@ -85,28 +87,36 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             prefect = _start_prefect(options, settings, display, services)
             _configure_environment(options, prefect.api_url)
             _start_postgres(settings, display, services)
-            days = _days_to_load(options, state)
-            if days[0] == 1:
+            days = [1] if options.examples else _days_to_load(options, state)
+            if options.examples:  # next to the university's tables, if the demo loaded them
+                with display.step(f"database {options.database}"):
+                    asyncio.run(ensure_database(settings))
+            elif days[0] == 1:
                 with display.step(f"fresh database {options.database}"):
                     asyncio.run(recreate_database(settings))
             sandbox = _start_sandbox(options, days[0], display, sandbox_stack)
             with display.step("Prefect server"):
                 display.note(prefect.where)
                 prefect.wait_ready()
-            reports = _load_days(days, sandbox, display)
+            if options.examples:
+                reports = _load_examples(display)
+            else:
+                reports = _load_days(days, sandbox, display)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted:[/] stopping what the demo started")
             return 130
         except _FlowFailed as failed:
             console.print(f"[red]the {failed.flow} flow failed:[/] {failed.error}")
-            places.write_state({**state, "day": 0})
+            if not options.examples:  # the university's day is unknown now
+                places.write_state({**state, "day": 0})
             return 1
         except (PrefectServerError, DatabaseUnavailable, EmbeddedPostgresError) as exc:
             console.print(f"[red]the demo could not start:[/] {exc}")
             return 1
-        state.update(
-            seed=options.seed, people=options.people, database=options.database, day=days[-1]
-        )
+        if not options.examples:
+            state.update(
+                seed=options.seed, people=options.people, database=options.database, day=days[-1]
+            )
         if options.keep:
             services.pop_all()  # leave them running; `--stop` stops what the demo used
             state["kept"] = {
@@ -115,6 +125,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             }
         places.write_state(state)
     kept = bool(state.get("kept"))
+    if options.examples:
+        print_examples_summary(console, options.database, reports)
+        console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+        return 0
     _print_summary(console, options, days[-1], sandbox.config, reports)
     up = kept or not prefect.started
     _print_where_to_look(console, options, days[-1], sandbox.config, prefect.ui_url, up, kept)
@@ -255,6 +269,15 @@ def _load_days(days: list[int], sandbox: Any, display: DemoDisplay) -> list[Any]
 
     try:
         return asyncio.run(_run_flows(days, sandbox, display))
+    finally:
+        flush_prefect()
+
+
+def _load_examples(display: DemoDisplay) -> list[Any]:
+    from dataload.flows.flush import flush_prefect
+
+    try:
+        return asyncio.run(run_examples(display, _FlowFailed))
     finally:
         flush_prefect()
 
