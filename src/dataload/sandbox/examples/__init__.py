@@ -1,21 +1,25 @@
 """Simulators of the example domains' systems (seeds 001-004), served by the sandbox app.
 
-Each real system's URL is a setting of its domain; `environment()` points them all here.
+Each real system's URL is a setting of its domain; `environment()` points them all here. The
+simulators are imported when the app is built: SandboxConfig imports this package's config.
 """
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from typing import TYPE_CHECKING
 
-from dataload.sandbox.config import SandboxConfig
-from dataload.sandbox.examples import frankfurter, jokes, products, sage, taxi
-from dataload.sandbox.examples.config import ExamplesConfig
-from dataload.sandbox.gate import Gate
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
-__all__ = ["ExamplesConfig", "environment", "routes"]
+    from dataload.sandbox.config import SandboxConfig
+    from dataload.sandbox.gate import Gate
+
+__all__ = ["environment", "routes"]
 
 
 def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
+    from dataload.sandbox.examples import frankfurter, jokes, products, sage, taxi
+
     return [
         *frankfurter.routes(config, gate),
         *products.routes(config, gate),
