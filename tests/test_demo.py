@@ -157,3 +157,20 @@ def test_demo_stop_stops_the_servers_a_kept_demo_used_even_when_it_reused_them(
     )
     assert "stopped the Prefect server" in stopped.stdout
     demo.assert_nothing_left_running()
+
+
+def test_demo_examples_loads_every_example_domain(demo: Demo) -> None:
+    result = demo.run("--examples")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    layers = result.stdout.split("Rows per layer")[1].split("Source systems")[0]
+    live = {
+        cells[0]: int(cells[2].replace(",", ""))
+        for line in layers.splitlines()
+        if line.startswith("│")
+        and len(cells := [cell.strip() for cell in line.strip("│").split("│")]) == 5
+    }
+    examples = ("currencies", "exchange_rates", "jokes", "products", "sage_transactions")
+    assert set(live) == {*examples, "taxi_trips"}
+    assert all(rows > 0 for rows in live.values()), live
+    demo.assert_nothing_left_running()
