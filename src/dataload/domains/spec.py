@@ -168,6 +168,14 @@ class DomainSpec:
     def deployment_tags(self) -> list[str]:
         return ["dataload", f"domain:{self.name}", *self.tags]
 
+    def check_request(self, params: Mapping[str, Any], *, full_refresh: bool) -> BaseModel:
+        """A run's parameters validated, or one clear ValueError (checked before a run starts)."""
+        if self.flow is not None and (params or full_refresh):
+            raise ValueError(f"the {self.name} flow takes no --param nor --full-refresh")
+        if full_refresh and not self.full_refresh:
+            raise ValueError(f"{self.name} does not take --full-refresh")
+        return self.parse_params(params)
+
     def parse_params(self, raw: Mapping[str, Any]) -> BaseModel:
         """The run's parameters, validated by the domain's model (one clear error if wrong)."""
         from pydantic import ValidationError

@@ -153,9 +153,7 @@ async def domain_flow(
     spec = get_domain(domain)
     if spec.source is None:
         raise ValueError(f"{domain} has a flow of its own: run it with `dataload run {domain}`")
-    parsed = spec.parse_params(params or {})
-    if full_refresh and not spec.full_refresh:
-        raise ValueError(f"{domain} does not take --full-refresh")
+    parsed = spec.check_request(params or {}, full_refresh=full_refresh)
     settings = Settings()
     async with LoadSession.open(
         settings, domain, tables=spec.tables(), label=f"{domain}-load"
@@ -199,9 +197,8 @@ async def run_domain(
     import importlib
 
     spec = get_domain(name)
+    spec.check_request(params or {}, full_refresh=full_refresh)
     if spec.flow is None:
         return await domain_flow(name, dict(params or {}), full_refresh)
-    if params or full_refresh:
-        raise ValueError(f"the {name} flow takes no --param nor --full-refresh")
     module, _, attribute = spec.flow.partition(":")
     return await getattr(importlib.import_module(module), attribute)()
