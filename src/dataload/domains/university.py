@@ -13,6 +13,11 @@ __all__ = ["COURSE", "PERSON", "TERM"]
 
 _NEW_YORK = "America/New_York"
 
+
+def _daily_at(hour: str) -> str:
+    return f"Daily at {hour} New York time."
+
+
 TERM = DomainSpec(
     name="term",
     description="Terms from PeopleSoft's BU_TERM_QRY.",
@@ -20,7 +25,9 @@ TERM = DomainSpec(
     listing=Listing.COMPLETE,
     source=None,
     source_label="PeopleSoft BU_TERM_QRY",
-    schedules=(Schedule("raw-daily", cron="0 1 * * *", timezone=_NEW_YORK),),
+    schedules=(
+        Schedule("raw-daily", cron="0 1 * * *", timezone=_NEW_YORK, description=_daily_at("01:00")),
+    ),
     tags=("source:peoplesoft",),
     flow="dataload.flows.term:term_raw_flow",
 )
@@ -37,7 +44,9 @@ COURSE = DomainSpec(
     listing=Listing.SCOPED,
     source=None,
     source_label="SnapLogic course task, per active term",
-    schedules=(Schedule("raw-daily", cron="0 2 * * *", timezone=_NEW_YORK),),
+    schedules=(
+        Schedule("raw-daily", cron="0 2 * * *", timezone=_NEW_YORK, description=_daily_at("02:00")),
+    ),
     tags=("source:snaplogic",),
     flow="dataload.flows.course:course_raw_flow",
 )
@@ -50,7 +59,9 @@ PERSON = DomainSpec(
     source=None,
     source_label="PeopleSoft + SAP + VDS ids; SnapLogic person task",
     never_store=("ssn", "sexualOrientation", "finAid*"),
-    schedules=(Schedule("raw-daily", cron="0 3 * * *", timezone=_NEW_YORK),),
+    schedules=(
+        Schedule("raw-daily", cron="0 3 * * *", timezone=_NEW_YORK, description=_daily_at("03:00")),
+    ),
     tags=("source:peoplesoft", "source:sap", "source:vds", "source:snaplogic"),
     flow="dataload.flows.person:person_raw_flow",
 )

@@ -1,78 +1,30 @@
-"""The deployments, defined once: the university's three daily loads, and one per schedule of
-every declared domain that runs on the generic flow (`<domain>-<schedule>`).
+"""The deployments, defined once, from the domains' declarations: one per schedule of every
+registered domain, named `<domain>-<schedule>` (`term-raw-daily`, `jokes-every-10-minutes`).
 
-`dataload serve` serves them from this process (`prefect.serve`); `prefect.yaml` declares the
-same for `prefect deploy --all` and a process worker (tests/flows/test_deploy.py keeps the two
-in step; a plugin package's domains are served, and go into its own prefect.yaml).
+A domain with a flow of its own (term, course, person) deploys that flow; the others deploy the
+generic flow with their name and the schedule's parameters. `dataload serve` serves them from
+this process (`prefect.serve`); `prefect.yaml` declares the same for `prefect deploy --all` and
+a process worker (tests/flows/test_deploy.py keeps the two in step; a plugin package's domains
+are served, and go into that package's own prefect.yaml).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 from typing import Any
 
 from prefect import Flow, serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval, Schedule
 
+from dataload.domains import DomainSpec, all_domains
 from dataload.domains import Schedule as DomainSchedule
-from dataload.domains import all_domains
-from dataload.flows.course import course_raw_flow
 from dataload.flows.domain import domain_flow
-from dataload.flows.person import person_raw_flow
-from dataload.flows.term import term_raw_flow
 
-__all__ = [
-    "DAILY_LOADS",
-    "TIMEZONE",
-    "DailyLoad",
-    "domain_deployments",
-    "runner_deployments",
-    "serve_daily_loads",
-]
+__all__ = ["TIMEZONE", "runner_deployments", "serve_daily_loads"]
 
+#: The university's schedules' timezone.
 TIMEZONE = "America/New_York"
-
-
-@dataclass(frozen=True)
-class DailyLoad:
-    name: str
-    flow: Flow[[], Any]
-    cron: str
-    tags: tuple[str, ...]
-    description: str
-
-
-DAILY_LOADS = (
-    DailyLoad(
-        "term-raw-daily",
-        term_raw_flow,
-        "0 1 * * *",
-        ("dataload", "domain:term", "source:peoplesoft"),
-        "Terms from PeopleSoft, daily at 01:00 New York time.",
-    ),
-    DailyLoad(
-        "course-raw-daily",
-        course_raw_flow,
-        "0 2 * * *",
-        ("dataload", "domain:course", "source:snaplogic"),
-        "Courses of the active terms from SnapLogic, daily at 02:00 New York time.",
-    ),
-    DailyLoad(
-        "person-raw-daily",
-        person_raw_flow,
-        "0 3 * * *",
-        (
-            "dataload",
-            "domain:person",
-            "source:peoplesoft",
-            "source:sap",
-            "source:vds",
-            "source:snaplogic",
-        ),
-        "People from PeopleSoft, SAP, VDS and SnapLogic, daily at 03:00 New York time.",
-    ),
-)
 
 
 def _prefect_schedule(schedule: DomainSchedule) -> Schedule:
@@ -81,42 +33,38 @@ def _prefect_schedule(schedule: DomainSchedule) -> Schedule:
     return Interval(schedule.interval_s, timezone=schedule.timezone)
 
 
-def domain_deployments() -> list[RunnerDeployment]:
-    """A deployment of the generic flow per schedule of every registered domain that uses it."""
-    return [
-        domain_flow.to_deployment(
-            name=f"{spec.name}-{schedule.name}",
-            schedules=[_prefect_schedule(schedule)],
-            parameters={
-                "domain": spec.name,
-                "params": dict(schedule.parameters),
-                "full_refresh": schedule.full_refresh,
-            },
-            concurrency_limit=1,
-            tags=spec.deployment_tags,
-            description=" ".join(filter(None, (spec.description, schedule.description))),
-            paused=False,
-        )
-        for spec in all_domains().values()
-        if spec.source is not None
-        for schedule in spec.schedules
-    ]
+def _deployment(spec: DomainSpec, schedule: DomainSchedule) -> RunnerDeployment:
+    flow: Flow[..., Any] = domain_flow
+    parameters: dict[str, Any] = {
+        "domain": spec.name,
+        "params": dict(schedule.parameters),
+        "full_refresh": schedule.full_refresh,
+    }
+    if spec.flow is not None:
+        module, _, attribute = spec.flow.partition(":")
+        flow, parameters = getattr(importlib.import_module(module), attribute), {}
+    return flow.to_deployment(
+        name=f"{spec.name}-{schedule.name}",
+        schedules=[_prefect_schedule(schedule)],
+        parameters=parameters,
+        concurrency_limit=1,
+        tags=spec.deployment_tags,
+        description=" ".join(filter(None, (spec.description, schedule.description))),
+        paused=False,
+    )
 
 
 def runner_deployments() -> list[RunnerDeployment]:
-    """The daily loads as deployments of this process: one run at a time each, unpaused (a
-    Ctrl-C on an earlier `dataload serve` paused them)."""
+    """Every domain's deployments, for this process: one run at a time each, unpaused (a Ctrl-C
+    on an earlier `dataload serve` paused them). The university's come first, in the order they
+    depend on each other."""
+    domains = all_domains()
+    first = [domains.pop(name) for name in ("term", "course", "person") if name in domains]
     return [
-        load.flow.to_deployment(
-            name=load.name,
-            schedules=[Cron(load.cron, timezone=TIMEZONE)],
-            concurrency_limit=1,
-            tags=list(load.tags),
-            description=load.description,
-            paused=False,
-        )
-        for load in DAILY_LOADS
-    ] + domain_deployments()
+        _deployment(spec, schedule)
+        for spec in [*first, *domains.values()]
+        for schedule in spec.schedules
+    ]
 
 
 def serve_daily_loads() -> None:
