@@ -28,7 +28,7 @@ from dataload.lake.progress import read_cursor, record_rejections, save_cursor
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
 
-__all__ = ["DomainGuardError", "DomainRun", "domain_flow"]
+__all__ = ["DomainGuardError", "DomainRun", "domain_flow", "parse_param_options", "run_domain"]
 
 C = TypeVar("C", bound=SourceClient)
 P = TypeVar("P", bound=BaseModel)
@@ -161,7 +161,6 @@ async def domain_flow(
         cursor = None if full_refresh else await read_cursor(session.pool, domain)
         run = DomainRun(spec, session, parsed, full_refresh=full_refresh, cursor=cursor)
         offered = await extract_load(run, session)
-        session.note("records", offered)
         if offered < spec.guards.min_records:
             raise DomainGuardError(
                 f"{domain}: the source gave {offered} records, fewer than the "
@@ -171,7 +170,7 @@ async def domain_flow(
         summary = await session.finish(complete=complete, scope=scope)
         # A cursor never moves back: a backfill of the past leaves it where it is.
         moved = run.next_cursor is not None and (run.cursor is None or run.next_cursor > run.cursor)
-        if moved and summary.status != "failed":
+        if moved:
             assert run.next_cursor is not None
             await save_cursor(session.pool, domain, run.next_cursor, summary.run_id)
             get_run_logger().info("%s cursor now %s", domain, run.next_cursor)

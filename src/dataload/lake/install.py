@@ -45,7 +45,8 @@ async def _takes_never_store(conn: asyncpg.Connection) -> bool:
 
 
 async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTables]) -> list[str]:
-    """Install every domain the lake does not have yet; returns their names."""
+    """Install every domain the lake does not have yet, with its services, all or nothing;
+    returns their names."""
     domains = list(domains)
     installed: list[str] = []
     async with conn.transaction():
@@ -70,9 +71,8 @@ async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTabl
             else:
                 await conn.execute("SELECT lake.install_domain($1, $2, $3, $4)", *args)
             await conn.execute("SELECT lake.compile_walker($1)", domain.name)
+            if domain.services:  # in the same transaction: a bad path installs nothing
+                services = {name: list(paths) for name, paths in domain.services.items()}
+                await sync_services(conn, {domain.name: services}, source=f"domain {domain.name}")
             installed.append(domain.name)
-    for domain in domains:
-        if domain.name in installed and domain.services:
-            services = {name: list(paths) for name, paths in domain.services.items()}
-            await sync_services(conn, {domain.name: services}, source=f"domain {domain.name}")
     return installed
