@@ -35,6 +35,14 @@ ENDPOINTS = (
     "snaplogic.person",
     "sap.employees",
     "vds.search",
+    # The example domains' systems (sandbox/examples/).
+    "frankfurter.rates",
+    "frankfurter.currencies",
+    "products.list",
+    "jokes.random",
+    "taxi.file",
+    "sage.transactions",
+    "sage.accounts",
 )
 
 
