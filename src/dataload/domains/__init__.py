@@ -10,6 +10,7 @@ from dataload.domains.spec import (
     Records,
     Schedule,
     Source,
+    parse_param_options,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "Source",
     "all_domains",
     "get_domain",
+    "parse_param_options",
 ]

@@ -46,18 +46,22 @@ def all_domains() -> dict[str, DomainSpec]:
     found: dict[str, DomainSpec] = {}
     for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if entry.name in found:
-            raise DomainLoadError(
-                f"two packages register the domain {entry.name!r} in {ENTRY_POINT_GROUP}; "
-                "uninstall one of them"
-            )
+            raise DomainLoadError(_twice(entry.name))
         found[entry.name] = _load(entry)
     return found
 
 
 def get_domain(name: str) -> DomainSpec:
-    domains = all_domains()
-    try:
-        return domains[name]
-    except KeyError:
-        known = ", ".join(domains) or "none"
-        raise LookupError(f"no domain {name!r} is registered; registered: {known}") from None
+    """One registered domain; only its own module is imported."""
+    entries = entry_points(group=ENTRY_POINT_GROUP)
+    matching = [entry for entry in entries if entry.name == name]
+    if not matching:
+        known = ", ".join(sorted({entry.name for entry in entries})) or "none"
+        raise LookupError(f"no domain {name!r} is registered; registered: {known}")
+    if len(matching) > 1:
+        raise DomainLoadError(_twice(name))
+    return _load(matching[0])
+
+
+def _twice(name: str) -> str:
+    return f"two packages register the domain {name!r} in {ENTRY_POINT_GROUP}; uninstall one"

@@ -40,6 +40,7 @@ __all__ = [
     "Records",
     "Schedule",
     "Source",
+    "parse_param_options",
 ]
 
 #: What a source yields: one record, or a batch of them.
@@ -191,3 +192,14 @@ class DomainSpec:
             )
             known = ", ".join(self.params.model_fields) or "none"
             raise ValueError(f"{self.name} parameters: {problems} (parameters: {known})") from None
+
+
+def parse_param_options(options: list[str]) -> dict[str, str]:
+    """`--param name=value` options as a dict (one clear error for a malformed one)."""
+    params: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param {option!r}: write it as name=value")
+        params[name.strip()] = value
+    return params

@@ -1,9 +1,10 @@
 """jokes (seed 003): a small API loaded every 10 minutes, its key in a Prefect Secret block.
 
 Each run asks for `count` jokes and stores the new ones (key: the joke's id); it never deletes.
-The API key comes from the Prefect Secret block named by `JOKES_API_KEY_BLOCK` when it is set
-(create one with `prefect block create secret` or `Secret(value=...).save(name)`), otherwise
-from `JOKES_API_KEY`. `JOKES_URL` defaults to https://icanhazdadjoke.com/.
+The API key is `JOKES_API_KEY`, or, when it reads `prefect-secret:<block>`, the value of that
+Prefect Secret block (create one with `prefect block create secret` or
+`Secret(value=...).save(name)`), as for every secret setting of dataload. `JOKES_URL` defaults
+to https://icanhazdadjoke.com/.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataload.domains import DomainSpec, Key, Listing, Records, Schedule
-from dataload.settings import Settings
+from dataload.settings import SECRET_BLOCK_PREFIX, ConfigurationError, Settings
 from dataload.sources.auth import ApiKeyAuth
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.retry import RetryPolicy
@@ -32,7 +33,6 @@ class JokeSettings(BaseSettings):
 
     url: str = Field("https://icanhazdadjoke.com/", alias="JOKES_URL")
     key: SecretStr = Field(SecretStr(""), alias="JOKES_API_KEY")
-    key_block: str | None = Field(None, alias="JOKES_API_KEY_BLOCK")
 
 
 class JokeParams(BaseModel):
@@ -42,18 +42,20 @@ class JokeParams(BaseModel):
 
 
 async def api_key(settings: JokeSettings) -> str:
-    """The key from the named Prefect Secret block, else from JOKES_API_KEY."""
-    if settings.key_block:
-        from prefect.blocks.system import Secret
+    """JOKES_API_KEY, or the Prefect Secret block it names (`prefect-secret:<block>`)."""
+    key = settings.key.get_secret_value()
+    if not key.startswith(SECRET_BLOCK_PREFIX):
+        return key
+    from dataload.flows.secrets import secret_block_value
 
-        try:
-            secret = await Secret.aload(settings.key_block)
-        except ValueError as exc:
-            raise ValueError(
-                f"no Prefect Secret block {settings.key_block!r} (JOKES_API_KEY_BLOCK): {exc}"
-            ) from None
-        return str(secret.get())
-    return settings.key.get_secret_value()
+    block = key.removeprefix(SECRET_BLOCK_PREFIX).strip()
+    value = await secret_block_value(block)
+    if value is None:
+        raise ConfigurationError(
+            f"JOKES_API_KEY names the Prefect Secret block {block!r}, which does not exist on "
+            "the Prefect server (create it with `prefect block create secret`)"
+        )
+    return value
 
 
 class Jokes(SourceClient):
@@ -69,7 +71,7 @@ class Jokes(SourceClient):
         self._http = SourceHttp(
             source="jokes API",
             url_variable="JOKES_URL",
-            credential_variables="JOKES_API_KEY or the Secret block JOKES_API_KEY_BLOCK names",
+            credential_variables="JOKES_API_KEY (or the Secret block it names)",
             auth=ApiKeyAuth(key) if key else None,
             secrets=(key,) if key else (),
             timeout=timeouts(read=30.0),

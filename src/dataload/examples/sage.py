@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
+from dataload.domains.tasks import lazy_task
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.retry import RetryPolicy
@@ -108,7 +107,7 @@ def _problem(row: Row) -> str | None:
     return None
 
 
-@task(name="validate", retries=0, cache_policy=NO_CACHE)
+@lazy_task("validate")
 def validate(rows: list[Row]) -> tuple[list[Row], list[tuple[str, str]]]:
     """The rows that pass, and (reason, row) for those that do not."""
     valid, rejected = [], []
@@ -121,7 +120,7 @@ def validate(rows: list[Row]) -> tuple[list[Row], list[tuple[str, str]]]:
     return valid, rejected
 
 
-@task(name="transform", retries=0, cache_policy=NO_CACHE)
+@lazy_task("transform")
 def transform(rows: list[Row]) -> list[dict[str, Any]]:
     """Valid rows as typed records: the amount in cents (an integer), its direction."""
     records = []
@@ -142,7 +141,7 @@ def transform(rows: list[Row]) -> list[dict[str, Any]]:
     return records
 
 
-@task(name="update-dimensions", retries=0, cache_policy=NO_CACHE)
+@lazy_task("update-dimensions")
 async def update_dimensions(exports: SageExports) -> dict[str, dict[str, str]]:
     """The chart of accounts, account code -> {name, type}."""
     return {

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
+from dataload.domains.tasks import lazy_task
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.retry import RetryPolicy
@@ -92,13 +91,7 @@ class TaxiFiles(SourceClient):
         return await self._http.download(f"{self.url}/{name}", dest)
 
 
-@task(
-    name="download-trip-file",
-    retries=0,
-    cache_policy=(INPUTS - "files") + TASK_SOURCE,
-    cache_expiration=timedelta(days=30),
-    persist_result=True,
-)
+@lazy_task("download-trip-file", cache_inputs_except=("files",))
 async def download_trip_file(files: TaxiFiles, url: str, name: str, folder: str) -> str:
     """Download one month's file into `folder`; returns its path. Cached by (url, name,
     folder): a rerun finds the path without downloading."""
@@ -155,11 +148,7 @@ async def taxi_trips(run: DomainRun) -> AsyncIterator[Records]:
     folder = str(run.settings.home / "downloads" / "taxi")
     path = Path(await download_trip_file(files, files.url, params.file_name, folder))
     if not await asyncio.to_thread(path.exists):  # cached, but removed since: fetch it again
-        path = Path(
-            await download_trip_file.with_options(refresh_cache=True)(
-                files, files.url, params.file_name, folder
-            )
-        )
+        path = Path(await download_trip_file.refreshing(files, files.url, params.file_name, folder))
     run.note("file bytes", (await asyncio.to_thread(path.stat)).st_size)
     run.scope = {"year_month": [params.year_month]}
     batches = read_trips(path, params.format, params.year_month, params.chunk_rows)

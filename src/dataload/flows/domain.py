@@ -28,7 +28,7 @@ from dataload.lake.progress import read_cursor, record_rejections, save_cursor
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
 
-__all__ = ["DomainGuardError", "DomainRun", "domain_flow", "parse_param_options", "run_domain"]
+__all__ = ["DomainGuardError", "DomainRun", "domain_flow", "run_domain"]
 
 C = TypeVar("C", bound=SourceClient)
 P = TypeVar("P", bound=BaseModel)
@@ -178,26 +178,20 @@ async def domain_flow(
     return session.report
 
 
-def parse_param_options(options: list[str]) -> dict[str, str]:
-    """`--param k=v` options as a dict (one clear error for a malformed one)."""
-    params: dict[str, str] = {}
-    for option in options:
-        name, sep, value = option.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--param {option!r}: write it as name=value")
-        params[name.strip()] = value
-    return params
-
-
 async def run_domain(
-    name: str, params: Mapping[str, Any] | None = None, *, full_refresh: bool = False
-) -> LoadReport:
-    """Run one registered domain's flow now: its own flow, or the generic one."""
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    full_refresh: bool = False,
+    return_state: bool = False,
+) -> Any:
+    """Run one registered domain's flow now, its own or the generic one: its report, or with
+    `return_state` its final Prefect state."""
     import importlib
 
     spec = get_domain(name)
     spec.check_request(params or {}, full_refresh=full_refresh)
     if spec.flow is None:
-        return await domain_flow(name, dict(params or {}), full_refresh)
+        return await domain_flow(name, dict(params or {}), full_refresh, return_state=return_state)
     module, _, attribute = spec.flow.partition(":")
-    return await getattr(importlib.import_module(module), attribute)()
+    return await getattr(importlib.import_module(module), attribute)(return_state=return_state)

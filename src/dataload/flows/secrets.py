@@ -14,7 +14,19 @@ from pydantic import SecretStr
 
 from dataload.settings import SECRET_BLOCK_PREFIX, ConfigurationError, Settings
 
-__all__ = ["block_references", "resolve_secret_blocks"]
+__all__ = ["block_references", "resolve_secret_blocks", "secret_block_value"]
+
+
+async def secret_block_value(block: str) -> str | None:
+    """The value of the Prefect Secret block `block` as stored; None when there is none."""
+    from prefect.blocks.system import Secret
+
+    try:
+        secret = await Secret.aload(block)
+    except ValueError:
+        return None
+    raw = secret.value.get_secret_value()  # as stored: get() would parse JSON
+    return raw if isinstance(raw, str) else str(raw)
 
 
 def block_references(settings: Settings) -> dict[str, str]:
@@ -34,20 +46,16 @@ async def resolve_secret_blocks(settings: Settings) -> Settings:
     references = block_references(settings)
     if not references:
         return settings
-    from prefect.blocks.system import Secret
-
     values, problems = {}, []
     for name, block in references.items():
-        variable = Settings.model_fields[name].alias
-        try:
-            secret = await Secret.aload(block)
-        except ValueError:
+        value = await secret_block_value(block)
+        if value is None:
+            variable = Settings.model_fields[name].alias
             problems.append(
                 f"{variable} names the Prefect Secret block {block!r}, which does not exist"
             )
             continue
-        raw = secret.value.get_secret_value()  # as stored: get() would parse JSON
-        values[name] = SecretStr(raw if isinstance(raw, str) else str(raw))
+        values[name] = SecretStr(value)
     if problems:
         raise ConfigurationError(
             "; ".join(problems)

@@ -203,13 +203,7 @@ class SourceHttp:
                             size += len(chunk)
             except httpx.TransportError as exc:
                 partial.unlink(missing_ok=True)
-                self.stats.transport_errors += 1
-                raise SourceTransportError(
-                    source=self.source,
-                    endpoint=endpoint(url),
-                    problem=f"failed mid-download ({type(exc).__name__}: {exc})",
-                    hint=f"check {self.url_variable} and that the service is reachable from here",
-                ) from exc
+                raise self._transport_error(exc, self.source, url) from exc
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -246,30 +240,8 @@ class SourceHttp:
         self.stats.requests += 1
         try:
             response = await self._client.request(method, url, params=params, json=json_body)
-        except httpx.TimeoutException as exc:
-            self.stats.transport_errors += 1
-            raise SourceTransportError(
-                source=label,
-                endpoint=endpoint(url),
-                problem=f"did not answer in time ({type(exc).__name__})",
-                hint="the service is slow or down; try again later, or raise the client timeout",
-            ) from exc
         except httpx.TransportError as exc:
-            self.stats.transport_errors += 1
-            if _unresolvable(exc):
-                # A name that does not resolve will not resolve in a few seconds either.
-                raise SourceUnresolvable(
-                    source=label,
-                    endpoint=endpoint(url),
-                    problem="could not be reached: its host name does not resolve",
-                    hint=f"check {self.url_variable} and this machine's DNS",
-                ) from exc
-            raise SourceTransportError(
-                source=label,
-                endpoint=endpoint(url),
-                problem=f"could not be reached ({type(exc).__name__}: {exc})",
-                hint=f"check {self.url_variable} and that the service is reachable from here",
-            ) from exc
+            raise self._transport_error(exc, label, url) from exc
         status = response.status_code
         self.stats.by_status[status] += 1
         if logger.isEnabledFor(logging.DEBUG):
@@ -283,6 +255,31 @@ class SourceHttp:
         if status >= 300:
             raise self._status_error(response, label, url)
         return self._decode(response, label, url)
+
+    def _transport_error(self, exc: httpx.TransportError, label: str, url: str) -> SourceError:
+        """A connection that failed or timed out, as the error to raise (counted)."""
+        self.stats.transport_errors += 1
+        if isinstance(exc, httpx.TimeoutException):
+            return SourceTransportError(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"did not answer in time ({type(exc).__name__})",
+                hint="the service is slow or down; try again later, or raise the client timeout",
+            )
+        if _unresolvable(exc):
+            # A name that does not resolve will not resolve in a few seconds either.
+            return SourceUnresolvable(
+                source=label,
+                endpoint=endpoint(url),
+                problem="could not be reached: its host name does not resolve",
+                hint=f"check {self.url_variable} and this machine's DNS",
+            )
+        return SourceTransportError(
+            source=label,
+            endpoint=endpoint(url),
+            problem=f"could not be reached ({type(exc).__name__}: {exc})",
+            hint=f"check {self.url_variable} and that the service is reachable from here",
+        )
 
     def shape_error(
         self, url: str, problem: str, *, source: str | None = None

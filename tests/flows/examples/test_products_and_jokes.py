@@ -50,12 +50,11 @@ async def test_a_full_refresh_reads_everything_and_deletes_the_discontinued(worl
     assert gone and report.counts["deleted"] == len(gone)
 
 
-async def test_jokes_take_their_key_from_a_prefect_secret_block(
+async def test_jokes_take_their_key_from_the_prefect_secret_block_it_names(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await Secret(value=world.sandbox.config.examples.jokes_key).asave("jokes-key", overwrite=True)
-    monkeypatch.setenv("JOKES_API_KEY", "not-the-key")  # the block wins over the environment
-    monkeypatch.setenv("JOKES_API_KEY_BLOCK", "jokes-key")
+    monkeypatch.setenv("JOKES_API_KEY", "prefect-secret:jokes-key")
 
     report = await domain_flow("jokes", {"count": "6"})
 
@@ -63,12 +62,15 @@ async def test_jokes_take_their_key_from_a_prefect_secret_block(
     assert await world.count("SELECT count(*) FROM jokes_xform.current_jokes_data") >= 5
 
 
-async def test_jokes_without_a_block_use_the_environment_and_a_wrong_key_fails(
+async def test_jokes_read_a_plain_key_from_the_environment_and_a_wrong_one_fails(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("JOKES_API_KEY_BLOCK", raising=False)
     assert (await domain_flow("jokes")).succeeded  # JOKES_API_KEY from the sandbox
 
     monkeypatch.setenv("JOKES_API_KEY", "wrong")
     with pytest.raises(Exception, match="JOKES_API_KEY"):
+        await domain_flow("jokes")
+
+    monkeypatch.setenv("JOKES_API_KEY", "prefect-secret:no-such-block")
+    with pytest.raises(Exception, match="names the Prefect Secret block 'no-such-block'"):
         await domain_flow("jokes")
