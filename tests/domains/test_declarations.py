@@ -15,7 +15,6 @@ from dataload.domains import (
     all_domains,
     registry,
 )
-from dataload.domains.never_store import field_stripper
 
 
 async def _nothing(run):  # a source that yields nothing
@@ -82,17 +81,6 @@ def test_full_refresh_and_parameters_are_checked_before_a_run() -> None:
         spec().check_request({}, full_refresh=True)
     with pytest.raises(ValueError, match=r"planets parameters: .*count.*\(parameters: none\)"):
         spec().check_request({"count": "3"}, full_refresh=False)
-
-
-def test_never_store_removes_names_and_prefixes_at_any_depth() -> None:
-    strip = field_stripper(("ssn", "finAid*"))
-    record = {"ssn": 1, "a": [{"SSN": 2, "finAidX": 3, "keep": 4}], "b": {"finaid": 5, "c": 6}}
-
-    assert strip is not None
-    strip(record)
-
-    assert record == {"a": [{"keep": 4}], "b": {"c": 6}}
-    assert field_stripper(()) is None
 
 
 def _entry(name: str, value: str) -> EntryPoint:

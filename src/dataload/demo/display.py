@@ -91,7 +91,7 @@ def report_tables(reports: list[Any]) -> list[Table]:
         runs.add_column(column, justify="left" if column in ("domain", "status") else "right")
     runs.add_column("rejected", justify="right")
     for report in reports:
-        style = "green" if report.status == "complete" else "yellow" if report.succeeded else "red"
+        style = "green" if report.succeeded else "red"
         counts = report.counts
         runs.add_row(
             report.domain,

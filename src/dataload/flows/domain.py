@@ -1,14 +1,14 @@
 """The generic flow of a declared domain: run its source, load what it yields, finish as its
 listing says.
 
-    source ─▶ records or batches ─▶ never-store fields removed ─▶ lake batches ─▶ finish
-              (the domain's async      (the declaration's)          (DATALOAD_LAKE_    complete /
-               generator, given                                      BATCH_SIZE)       scoped /
-               a DomainRun)                                                            incremental
+    source ─▶ records or batches ─▶ lake batches (DATALOAD_LAKE_BATCH_SIZE) ─▶ finish
+              (the domain's async generator, given a DomainRun)          complete / scoped /
+                                                                         incremental
 
 A run that raises fails its ledger run (nothing deleted, the cursor unmoved). An incremental
-run finishes without deleting and saves the cursor the source advanced to; a full refresh, for
-a domain that allows it, reads everything from the start and is a complete snapshot.
+run ends 'incremental': it deletes nobody, and keeps the cursor its source advanced to as it
+finishes. A full refresh, for a domain that allows it, reads everything from the start and is a
+complete snapshot. The lake removes the domain's never-store fields on every write.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from dataload.domains import DomainSpec, Listing, Records, get_domain
-from dataload.domains.never_store import field_stripper
 from dataload.flows.report import LoadReport
 from dataload.flows.session import LoadSession
 from dataload.lake.progress import read_cursor, record_rejections, save_cursor
@@ -103,14 +102,10 @@ class DomainRun:
 async def _batches(
     run: DomainRun, records: AsyncIterator[Records], size: int, counted: list[int]
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """The source's records regrouped into lake batches, never-store fields removed; counts
-    them in `counted[0]`."""
-    strip = field_stripper(run.spec.never_store)
+    """The source's records regrouped into lake batches; counts them in `counted[0]`."""
     batch: list[dict[str, Any]] = []
     async for item in records:
         for record in item if isinstance(item, list) else (item,):
-            if strip is not None:
-                strip(record)
             batch.append(record)
             if len(batch) >= size:
                 counted[0] += len(batch)
@@ -131,23 +126,24 @@ async def extract_load(run: DomainRun, session: LoadSession) -> int:
     return counted[0]
 
 
-def _finish_kind(spec: DomainSpec, run: DomainRun) -> tuple[bool, Mapping[str, list[Any]] | None]:
-    """(complete, scope) of the finish, from the domain's listing."""
-    if spec.listing is Listing.COMPLETE:
-        return True, None
-    if spec.listing is Listing.SCOPED:
-        if not run.scope:
-            raise RuntimeError(
-                f"{spec.name}: a scoped domain's source must set run.scope (key column -> "
-                "values its snapshot covers)"
-            )
-        return True, run.scope
-    return run.full_refresh, None
+def _snapshot_scope(spec: DomainSpec, run: DomainRun) -> Mapping[str, list[Any]] | None:
+    """What a complete run's listing covers: all the domain, or the scope its source set."""
+    if spec.listing is not Listing.SCOPED:
+        return None
+    if not run.scope:
+        raise RuntimeError(
+            f"{spec.name}: a scoped domain's source must set run.scope (key column -> values "
+            "its snapshot covers)"
+        )
+    return run.scope
 
 
 @flow(name="domain-load", flow_run_name="{domain}", log_prints=False)
 async def domain_flow(
-    domain: str, params: dict[str, Any] | None = None, full_refresh: bool = False
+    domain: str,
+    params: dict[str, Any] | None = None,
+    full_refresh: bool = False,
+    allow_mass_delete: bool = False,
 ) -> LoadReport:
     """Load one declared domain: its source into <domain>_raw, _xform and _curated."""
     spec = get_domain(domain)
@@ -156,7 +152,11 @@ async def domain_flow(
     parsed = spec.check_request(params or {}, full_refresh=full_refresh)
     settings = Settings()
     async with LoadSession.open(
-        settings, domain, tables=spec.tables(), label=f"{domain}-load"
+        settings,
+        domain,
+        allow_mass_delete=allow_mass_delete or spec.guards.allow_mass_delete,
+        tables=spec.tables(),
+        label=f"{domain}-load",
     ) as session:
         cursor = None if full_refresh else await read_cursor(session.pool, domain)
         run = DomainRun(spec, session, parsed, full_refresh=full_refresh, cursor=cursor)
@@ -166,14 +166,17 @@ async def domain_flow(
                 f"{domain}: the source gave {offered} records, fewer than the "
                 f"{spec.guards.min_records} the domain expects; nothing was deleted"
             )
-        complete, scope = _finish_kind(spec, run)
-        summary = await session.finish(complete=complete, scope=scope)
         # A cursor never moves back: a backfill of the past leaves it where it is.
         moved = run.next_cursor is not None and (run.cursor is None or run.next_cursor > run.cursor)
-        if moved:
-            assert run.next_cursor is not None
-            await save_cursor(session.pool, domain, run.next_cursor, summary.run_id)
-            get_run_logger().info("%s cursor now %s", domain, run.next_cursor)
+        new_cursor = run.next_cursor if moved else None
+        if spec.listing is Listing.INCREMENTAL and not full_refresh:
+            await session.finish_incremental(cursor=new_cursor)
+        else:  # a listing of the domain, or of its scope; a full refresh lists everything
+            summary = await session.finish(complete=True, scope=_snapshot_scope(spec, run))
+            if new_cursor is not None:
+                await save_cursor(session.pool, summary.run_id, new_cursor)
+        if new_cursor is not None:
+            get_run_logger().info("%s cursor now %s", domain, new_cursor)
     assert session.report is not None
     return session.report
 
@@ -183,6 +186,7 @@ async def run_domain(
     params: Mapping[str, Any] | None = None,
     *,
     full_refresh: bool = False,
+    allow_mass_delete: bool = False,
     return_state: bool = False,
 ) -> Any:
     """Run one registered domain's flow now, its own or the generic one: its report, or with
@@ -192,6 +196,9 @@ async def run_domain(
     spec = get_domain(name)
     spec.check_request(params or {}, full_refresh=full_refresh)
     if spec.flow is None:
-        return await domain_flow(name, dict(params or {}), full_refresh, return_state=return_state)
+        return await domain_flow(
+            name, dict(params or {}), full_refresh, allow_mass_delete, return_state=return_state
+        )
     module, _, attribute = spec.flow.partition(":")
-    return await getattr(importlib.import_module(module), attribute)(return_state=return_state)
+    own_flow = getattr(importlib.import_module(module), attribute)
+    return await own_flow(allow_mass_delete=allow_mass_delete, return_state=return_state)

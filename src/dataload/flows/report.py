@@ -56,8 +56,9 @@ class LoadReport:
 
     @property
     def succeeded(self) -> bool:
-        """Only a complete run did all it should: a partial or guarded one needs a look."""
-        return self.status == "complete"
+        """Only a complete run (or an incremental one, which deletes nobody by design) did all
+        it should: a partial or guarded one needs a look."""
+        return self.status in ("complete", "incremental")
 
     def table(self) -> list[dict[str, Any]]:
         """The report as rows of {section, item, value}, for a Prefect table artifact."""
@@ -87,6 +88,6 @@ class LoadReport:
         is not complete, what it did and why ("stored 3 new ..., deleted nobody: ...")."""
         counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
         line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
-        if self.status != "complete" and self.outcome:
+        if not self.succeeded and self.outcome:
             return f"{line}; {self.outcome}"
         return f"{line}; {self.error}" if self.error else line

@@ -150,6 +150,11 @@ class LoadSession:
             )
         return self.summary
 
+    async def finish_incremental(self, *, cursor: str | None = None) -> RunSummary:
+        """End an incremental run: it deletes nobody; `cursor` is kept for the next run."""
+        self.summary = await self.run.finish_incremental(cursor=cursor)
+        return self.summary
+
     async def _fail(self, exc: BaseException) -> None:
         reason = _describe(exc)
         logger = get_run_logger()

@@ -385,6 +385,31 @@ class LoadRun:
                 f"nothing was deleted: {exc}"
             ) from exc
 
+    async def finish_incremental(self, *, cursor: str | None = None) -> RunSummary:
+        """End an incremental run: it stored what changed and deletes nobody (status
+        'incremental'). `cursor`, where it stopped, is kept for the next run in the same
+        transaction (None: the cursor stays where it was)."""
+        if self._writer is None:
+            ended = await run_summary(self._pool, self.run_id)
+            raise LakeError(f"{self.domain.name} run {self.run_id} is already {ended.status}")
+        try:
+            if self._in_flight:
+                raise LakeError(
+                    f"run {self.run_id} still has {self._in_flight} batches loading; "
+                    "wait for them before finishing it"
+                )
+            async with self._writer.transaction():
+                await self._writer.execute(
+                    "SELECT lake.finish_incremental($1, $2)", self.run_id, cursor
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LakeError(
+                f"finishing {self.domain.name} run {self.run_id} failed and was rolled back: {exc}"
+            ) from exc
+        finally:
+            await self._release_writer()
+        return await run_summary(self._pool, self.run_id)
+
     async def fail(self, reason: str) -> RunSummary:
         """End the run as failed: it deletes nothing; what its batches loaded stays."""
         await self._release_writer()

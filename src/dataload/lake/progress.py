@@ -22,16 +22,11 @@ async def read_cursor(pool: asyncpg.Pool, domain: str) -> str | None:
         return await conn.fetchval("SELECT value FROM lake.cursors WHERE domain = $1", domain)
 
 
-async def save_cursor(pool: asyncpg.Pool, domain: str, value: str, run_id: int) -> None:
+async def save_cursor(pool: asyncpg.Pool, run_id: int, value: str) -> None:
+    """Keep `value` as the cursor of the run's domain (an incremental run keeps its cursor as it
+    finishes: `LoadRun.finish_incremental`)."""
     async with pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO lake.cursors (domain, value, run_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (domain) DO UPDATE"
-            " SET value = excluded.value, run_id = excluded.run_id, updated_at = now()",
-            domain,
-            value,
-            run_id,
-        )
+        await conn.execute("SELECT lake.save_cursor($1, $2)", run_id, value)
 
 
 async def record_rejections(
