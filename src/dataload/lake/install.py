@@ -1,7 +1,8 @@
 """Installing declared domains: their schemas, tables, triggers and services, from Python.
 
-The SQL that builds a domain's three layers is written once (`lake.install_domain`, migration
-V0005); a domain declared in Python is installed by calling it with the declaration's keys,
+The SQL that builds a domain's three layers is written once (`lake.install_domain`: V0005's
+layers, V0012's never-store fields, V0013's row-level security on curated); a domain declared
+in Python is installed by calling it with the declaration's keys and never-store fields,
 the first time `dataload db init` (or a flow) sees a domain the lake does not have. A domain
 already in lake.domains is left as it is: its services may have been changed on purpose.
 """
@@ -33,17 +34,6 @@ class DomainTables:
     never_store: tuple[str, ...] = ()
 
 
-async def _takes_never_store(conn: asyncpg.Connection) -> bool:
-    """Whether this lake's install_domain keeps a never-store list (newer lakes do)."""
-    return bool(
-        await conn.fetchval(
-            "SELECT bool_or('never_store' = ANY (p.proargnames)) FROM pg_proc AS p"
-            " JOIN pg_namespace AS n ON n.oid = p.pronamespace"
-            " WHERE n.nspname = 'lake' AND p.proname = 'install_domain'"
-        )
-    )
-
-
 async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTables]) -> list[str]:
     """Install every domain the lake does not have yet, with its services, all or nothing;
     returns their names."""
@@ -52,24 +42,17 @@ async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTabl
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _INSTALL_LOCK_KEY)
         present = {r[0] for r in await conn.fetch("SELECT domain FROM lake.domains")}
-        never_store_arg = await _takes_never_store(conn)
         for domain in domains:
             if domain.name in present:
                 continue
-            args = [
+            await conn.execute(
+                "SELECT lake.install_domain($1, $2, $3, $4, never_store => $5)",
                 domain.name,
                 list(domain.key_columns),
                 list(domain.key_types),
                 list(domain.key_fields),
-            ]
-            if never_store_arg:
-                await conn.execute(
-                    "SELECT lake.install_domain($1, $2, $3, $4, never_store => $5)",
-                    *args,
-                    list(domain.never_store),
-                )
-            else:
-                await conn.execute("SELECT lake.install_domain($1, $2, $3, $4)", *args)
+                list(domain.never_store),
+            )
             await conn.execute("SELECT lake.compile_walker($1)", domain.name)
             if domain.services:  # in the same transaction: a bad path installs nothing
                 services = {name: list(paths) for name, paths in domain.services.items()}
