@@ -1,7 +1,8 @@
 """taxi_trips (seed 004): a month of NYC yellow-taxi trips, from its Parquet or CSV file.
 
 `--param year=2024 --param month=1 [--param format=csv]` loads one month; the download is a
-Prefect task cached by its inputs (URL and folder: `DATALOAD_HOME/downloads/taxi`), so a rerun
+Prefect task cached by its inputs (URL and folder: `TAXI_DOWNLOAD_DIR`, by default
+`DATALOAD_HOME/downloads/taxi`), so a rerun
 of the same month reads the file it already has. The file is read in record batches of
 `chunk_rows` (Parquet row groups, CSV blocks) and loaded as it is read: memory stays flat
 whatever the month's size. Each trip's key is (year_month, trip): its row number in the month's
@@ -39,6 +40,8 @@ class TaxiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     url: str = Field("https://d37ci6vzurychx.cloudfront.net/trip-data", alias="TAXI_URL")
+    #: Where downloaded files are kept (default: DATALOAD_HOME/downloads/taxi).
+    download_dir: Path | None = Field(None, alias="TAXI_DOWNLOAD_DIR")
 
 
 def _two_months_ago() -> datetime:
@@ -145,7 +148,7 @@ async def taxi_trips(run: DomainRun) -> AsyncIterator[Records]:
 
     params = run.typed_params(TripParams)
     files = await run.client(TaxiFiles)
-    folder = str(run.settings.home / "downloads" / "taxi")
+    folder = str(TaxiSettings().download_dir or run.settings.home / "downloads" / "taxi")
     path = Path(await download_trip_file(files, files.url, params.file_name, folder))
     if not await asyncio.to_thread(path.exists):  # cached, but removed since: fetch it again
         path = Path(await download_trip_file.refreshing(files, files.url, params.file_name, folder))

@@ -3,6 +3,8 @@ snapshot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.flows.world import World
 
@@ -15,8 +17,9 @@ XFORM = "taxi_trips_xform.current_taxi_trips_data"
 
 
 @pytest.fixture(autouse=True)
-def _small_months(world: World) -> None:
+def _small_months(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     world.sandbox.config.examples.taxi_rows = ROWS
+    monkeypatch.setenv("TAXI_DOWNLOAD_DIR", str(tmp_path / "downloads"))
 
 
 def file_requests(world: World) -> int:
