@@ -100,7 +100,7 @@ class DomainRun:
 
 
 async def _batches(
-    run: DomainRun, records: AsyncIterator[Records], size: int, counted: list[int]
+    records: AsyncIterator[Records], size: int, counted: list[int]
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The source's records regrouped into lake batches; counts them in `counted[0]`."""
     batch: list[dict[str, Any]] = []
@@ -121,7 +121,7 @@ async def extract_load(run: DomainRun, session: LoadSession) -> int:
     """Run the domain's source and load what it yields, batch by batch; returns records offered."""
     assert run.spec.source is not None
     counted = [0]
-    batches = _batches(run, run.spec.source(run), session.settings.lake_batch_size, counted)
+    batches = _batches(run.spec.source(run), session.settings.lake_batch_size, counted)
     await session.run.load_stream(batches, concurrency=2)
     return counted[0]
 
