@@ -281,13 +281,17 @@ async def test_a_finished_run_refuses_more_batches_and_keeps_nothing_of_them(lak
     assert await raw_count(conn) == 0
 
 
-async def test_concurrent_batches_with_overlapping_keys_do_not_deadlock(lake: Lake, conn):
+async def test_concurrent_batches_with_overlapping_keys_neither_deadlock_nor_repeat(
+    lake: Lake, conn
+):
     run = await lake.start_run("person")
     people = [person(n) for n in range(200)]
 
     await asyncio.gather(run.load(people[:150]), run.load(people[50:]), run.load(people[150:]))
 
     assert await lake.current_count("person") == 200
+    # Each person stored once: a key in two batches in flight is not inserted by both.
+    assert await raw_count(conn) == 200
     mismatched = await conn.fetchval(
         "SELECT count(*) FROM person_xform.current_person_data x"
         " JOIN person_curated.person_data_by_service c"

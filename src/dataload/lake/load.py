@@ -137,6 +137,10 @@ class LoadRun:
         self._writer: asyncpg.Connection | None = writer  # holds the domain's writer lock
         self._rules = ContentRules(domain.never_store)
         self._in_flight = 0
+        # Keys of the batches being written: a batch holding one of them waits, or both would
+        # find the key absent (or unchanged) and insert the same version twice.
+        self._keys_writing: set[tuple[Any, ...]] = set()
+        self._keys_released = asyncio.Condition()
 
     async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
         """Load one batch atomically; bad records are rejected, the rest loads."""
@@ -144,8 +148,17 @@ class LoadRun:
         # Serialising and hashing is CPU work: keep the event loop free meanwhile.
         batch = await asyncio.to_thread(prepare_batch, self.domain, records, self._rules)
         self._in_flight += 1
+        keys = set(batch.keys)
         try:
-            inserted, changed = await self._write(batch)
+            async with self._keys_released:
+                await self._keys_released.wait_for(lambda: self._keys_writing.isdisjoint(keys))
+                self._keys_writing |= keys
+            try:
+                inserted, changed = await self._write(batch)
+            finally:
+                async with self._keys_released:
+                    self._keys_writing -= keys
+                    self._keys_released.notify_all()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
                 f"{self.domain.name} batch of {batch.offered} records (run {self.run_id}) failed "
