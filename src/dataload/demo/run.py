@@ -19,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     started = time.monotonic()
     display = DemoDisplay(console)
     # `services` stops the Prefect server and PostgreSQL (unless kept); `sandbox` always stops.
-    with ExitStack() as services, ExitStack() as sandbox_stack, display.running():
+    with (
+        ExitStack() as services,
+        ExitStack() as sandbox_stack,
+        display.running(),
+        _ctrl_c() as interrupted,
+    ):
         try:
             prefect = _start_prefect(options, settings, display, services)
             _configure_environment(options, prefect.api_url)
@@ -102,17 +110,21 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 reports = _load_examples(display)
             else:
                 reports = _load_days(days, sandbox, display)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted:[/] stopping what the demo started")
-            return 130
-        except _FlowFailed as failed:
-            console.print(f"[red]the {failed.flow} flow failed:[/] {failed.error}")
-            if not options.examples:  # the university's day is unknown now
-                places.write_state({**state, "day": 0})
-            return 1
-        except (PrefectServerError, DatabaseUnavailable, EmbeddedPostgresError) as exc:
-            console.print(f"[red]the demo could not start:[/] {exc}")
-            return 1
+        except (KeyboardInterrupt, Exception) as exc:
+            # Ctrl-C inside a library callback can come out as another error (pydantic wraps
+            # it): what happened is still an interruption.
+            if isinstance(exc, KeyboardInterrupt) or interrupted:
+                console.print("[yellow]interrupted:[/] stopping what the demo started")
+                return 130
+            if isinstance(exc, _FlowFailed):
+                console.print(f"[red]the {exc.flow} flow failed:[/] {exc.error}")
+                if not options.examples:  # the university's day is unknown now
+                    places.write_state({**state, "day": 0})
+                return 1
+            if isinstance(exc, PrefectServerError | DatabaseUnavailable | EmbeddedPostgresError):
+                console.print(f"[red]the demo could not start:[/] {exc}")
+                return 1
+            raise
         if not options.examples:
             state.update(
                 seed=options.seed, people=options.people, database=options.database, day=days[-1]
@@ -154,6 +166,26 @@ def stop_demo(console: Console | None = None) -> None:
         if embedded_server(settings).stop():
             console.print("stopped the embedded PostgreSQL")
     places.write_state(state)
+
+
+@contextmanager
+def _ctrl_c() -> Iterator[list[bool]]:
+    """While the demo runs, Ctrl-C is remembered (the list becomes truthy) and raised as
+    KeyboardInterrupt as usual."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def remember(signum: int, frame: object) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, remember)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _FlowFailed(Exception):
