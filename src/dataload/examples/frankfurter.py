@@ -8,15 +8,11 @@ backoff with full jitter, a bounded number of attempts (`DATALOAD_SOURCE_MAX_ATT
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dataload.settings import Settings
-from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
-from dataload.sources.retry import RetryPolicy
+from dataload.examples.public_api import PublicApi
 
 __all__ = ["Frankfurter", "FrankfurterSettings"]
 
@@ -27,29 +23,12 @@ class FrankfurterSettings(BaseSettings):
     url: str = Field("https://api.frankfurter.dev/v1", alias="FRANKFURTER_URL")
 
 
-class Frankfurter(SourceClient):
-    def __init__(
-        self,
-        *,
-        url: str,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = require_url(url, "FRANKFURTER_URL")
-        self._http = SourceHttp(
-            source="Frankfurter API",
-            url_variable="FRANKFURTER_URL",
-            credential_variables="FRANKFURTER_URL (the API takes no key)",
-            auth=None,
-            timeout=timeouts(read=60.0),
-            retry=retry or RetryPolicy(),
-            max_connections=4,
-            transport=transport,
-        )
-
-    @classmethod
-    def settings_options(cls, settings: Settings) -> dict[str, Any]:
-        return {"url": FrankfurterSettings().url}
+class Frankfurter(PublicApi):
+    source = "Frankfurter API"
+    url_variable = "FRANKFURTER_URL"
+    settings_type = FrankfurterSettings
+    read_timeout_s = 60.0
+    max_connections = 4
 
     async def currencies(self) -> dict[str, str]:
         """ISO code -> name of every currency the API knows."""

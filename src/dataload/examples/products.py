@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataload.domains import DomainSpec, Key, Listing, Records, Schedule
-from dataload.settings import Settings
-from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
-from dataload.sources.retry import RetryPolicy
+from dataload.examples.public_api import PublicApi
 
 if TYPE_CHECKING:
     from dataload.flows.domain import DomainRun
@@ -38,29 +35,12 @@ class ProductParams(BaseModel):
     per_page: int = Field(100, ge=1, le=500)
 
 
-class Products(SourceClient):
-    def __init__(
-        self,
-        *,
-        url: str,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = require_url(url, "PRODUCTS_URL")
-        self._http = SourceHttp(
-            source="products API",
-            url_variable="PRODUCTS_URL",
-            credential_variables="PRODUCTS_URL",
-            auth=None,
-            timeout=timeouts(read=60.0),
-            retry=retry or RetryPolicy(),
-            max_connections=1,
-            transport=transport,
-        )
-
-    @classmethod
-    def settings_options(cls, settings: Settings) -> dict[str, Any]:
-        return {"url": ProductSettings().url}
+class Products(PublicApi):
+    source = "products API"
+    url_variable = "PRODUCTS_URL"
+    settings_type = ProductSettings
+    read_timeout_s = 60.0
+    max_connections = 1
 
     async def pages(
         self, *, updated_since: str | None, per_page: int

@@ -16,17 +16,14 @@ import hashlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
 from dataload.domains.tasks import lazy_task
-from dataload.settings import Settings
-from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
-from dataload.sources.retry import RetryPolicy
+from dataload.examples.public_api import PublicApi
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -66,29 +63,12 @@ class TripParams(BaseModel):
         return f"yellow_tripdata_{self.year_month}.{self.format}"
 
 
-class TaxiFiles(SourceClient):
-    def __init__(
-        self,
-        *,
-        url: str,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = require_url(url, "TAXI_URL")
-        self._http = SourceHttp(
-            source="TLC trip files",
-            url_variable="TAXI_URL",
-            credential_variables="TAXI_URL",
-            auth=None,
-            timeout=timeouts(read=300.0),
-            retry=retry or RetryPolicy(),
-            max_connections=1,
-            transport=transport,
-        )
-
-    @classmethod
-    def settings_options(cls, settings: Settings) -> dict[str, Any]:
-        return {"url": TaxiSettings().url}
+class TaxiFiles(PublicApi):
+    source = "TLC trip files"
+    url_variable = "TAXI_URL"
+    settings_type = TaxiSettings
+    read_timeout_s = 300.0
+    max_connections = 1
 
     async def download(self, name: str, dest: Path) -> int:
         return await self._http.download(f"{self.url}/{name}", dest)
