@@ -317,3 +317,15 @@ async def test_bad_records_are_rejected_with_reasons_and_the_rest_loads(lake: La
         "content refused: nested deeper than 254 levels",
     ]
     assert await live(conn) == ["U00000005"]
+
+
+async def test_a_record_sent_again_with_a_never_store_field_is_unchanged(lake: Lake, conn):
+    run = await lake.start_run("person")
+    await run.load([person(1)])
+
+    again = await run.load([{**person(1), "SSN": "123-45-6789"}])
+    await run.finish(complete=False)
+
+    assert (again.unchanged, again.changed, again.inserted) == (1, 0, 0)
+    stored = await conn.fetch("SELECT person_data::text AS t FROM person_raw.person_data")
+    assert len(stored) == 1 and "ssn" not in stored[0]["t"].lower()

@@ -58,6 +58,22 @@ class PreparedBatch:
     def valid(self) -> int:
         return sum(1 for h in self.exact_hashes if h is not None)
 
+    def strip(self, positions: Iterable[int], rules: ContentRules) -> None:
+        """Remove the never-store fields from these records (those about to be compared and
+        written); a record they change gets its new text and exact hash."""
+        for i in positions:
+            payload, record = self.payloads[i], self.records[i]
+            if payload is None or record is None or not rules.may_hold(payload):
+                continue
+            try:
+                record = rules.clean(record)
+                text = _payload(record)
+            except ValueError as exc:  # BadContent included
+                self.refuse(i, f"content refused: {exc}")
+                continue
+            self.records[i], self.payloads[i] = record, text.decode()
+            self.exact_hashes[i] = uuid.UUID(bytes=hashlib.md5(text).digest())
+
     def refuse(self, position: int, reason: str) -> None:
         """Set aside a record found unstorable after preparation (its content hash could not
         be computed); its key stays offered, like any record rejected for its content."""
@@ -106,12 +122,7 @@ def _payload(record: dict[str, Any]) -> bytes:
     return payload
 
 
-def prepare_batch(
-    domain: Domain, records: Iterable[Any], rules: ContentRules | None = None
-) -> PreparedBatch:
-    """`rules`: the domain's never-store rules, kept by the caller across batches; made from
-    the domain when not given."""
-    rules = rules or ContentRules(domain.never_store)
+def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
     batch = PreparedBatch()
     by_key: dict[Key, tuple[uuid.UUID | None, str | None, dict[str, Any] | None]] = {}
     for record in records:
@@ -136,9 +147,6 @@ def prepare_batch(
             )
         try:
             payload = _payload(record)
-            if rules.may_hold(payload):
-                record = rules.clean(record)
-                payload = _payload(record)
         except BadContent as exc:
             batch.rejections.append(Rejection(f"content refused: {exc}", _sample(record)))
             by_key[key] = (None, None, None)

@@ -146,7 +146,7 @@ class LoadRun:
         """Load one batch atomically; bad records are rejected, the rest loads."""
         started = time.perf_counter()
         # Serialising and hashing is CPU work: keep the event loop free meanwhile.
-        batch = await asyncio.to_thread(prepare_batch, self.domain, records, self._rules)
+        batch = await asyncio.to_thread(prepare_batch, self.domain, records)
         self._in_flight += 1
         keys = set(batch.keys)
         try:
@@ -189,6 +189,11 @@ class LoadRun:
             )
             new = [r["ord"] - 1 for r in candidates if r["is_new"]]
             known = [r["ord"] - 1 for r in candidates if not r["is_new"]]
+            # Only records whose text differs from their stored version can hold a never-store
+            # field (what is stored never does).
+            await asyncio.to_thread(batch.strip, new + known, self._rules)
+            new = [i for i in new if batch.exact_hashes[i] is not None]
+            known = [i for i in known if batch.exact_hashes[i] is not None]
             hashes = await asyncio.to_thread(_content_hashes, batch, known)
             known = [i for i in known if hashes[i] is not None]
             changed: list[int] = []
