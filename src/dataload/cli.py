@@ -728,16 +728,17 @@ def serve() -> None:
         typer.secho(f"warning: runs will fail until this is fixed: {exc}", fg="yellow", err=True)
     _quiet_prefect()
     api_url = _prefect_api(settings)
-    from dataload.flows.deploy import DAILY_LOADS, serve_daily_loads
+    from dataload.flows.deploy import runner_deployments, serve_deployments
     from dataload.logfile import attach_log_file
 
     log = attach_log_file()
     ui = api_url.removesuffix("/api")
-    names = ", ".join(load.name for load in DAILY_LOADS)
+    deployments = runner_deployments()
+    names = ", ".join(deployment.name for deployment in deployments)
     typer.echo(f"serving {names} on {ui} (log: {log})")
-    typer.echo("Ctrl-C stops serving and pauses the three schedules; `dataload serve` resumes them")
+    typer.echo("Ctrl-C stops serving and pauses their schedules; `dataload serve` resumes them")
     try:
-        serve_daily_loads()
+        serve_deployments(deployments)
     finally:
         typer.echo(
             f"stopped: {names} are paused on {ui} until the next `dataload serve` "

@@ -105,3 +105,31 @@ async def test_serving_again_resumes_deployments_an_earlier_ctrl_c_paused(prefec
 
         assert not (await client.read_deployment(deployment_id)).paused
         await client.delete_deployment(deployment_id)
+
+
+def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> None:
+    import signal
+    import time
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "dataload.cli", "serve"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()  # "serving <every deployment> on <ui> ..." (or EOF)
+        while first and not first.startswith("serving "):
+            first = serve.stdout.readline()
+        time.sleep(2)
+        serve.send_signal(signal.SIGINT)
+        rest, _ = serve.communicate(timeout=60)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+
+    assert first.startswith("serving "), first + rest
+    assert all(d.name in first for d in runner_deployments())
+    assert "paused" in rest

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataload.domains.spec import DomainSpec, Key, Listing, Schedule
 
-__all__ = ["COURSE", "PERSON", "TERM"]
+__all__ = ["COURSE", "NEW_YORK", "PERSON", "TERM"]
 
-_NEW_YORK = "America/New_York"
+#: The university's schedules' timezone.
+NEW_YORK = "America/New_York"
 
 
 def _daily_at(hour: str) -> str:
@@ -26,7 +27,7 @@ TERM = DomainSpec(
     source=None,
     source_label="PeopleSoft BU_TERM_QRY",
     schedules=(
-        Schedule("raw-daily", cron="0 1 * * *", timezone=_NEW_YORK, description=_daily_at("01:00")),
+        Schedule("raw-daily", cron="0 1 * * *", timezone=NEW_YORK, description=_daily_at("01:00")),
     ),
     tags=("source:peoplesoft",),
     flow="dataload.flows.term:term_raw_flow",
@@ -45,7 +46,7 @@ COURSE = DomainSpec(
     source=None,
     source_label="SnapLogic course task, per active term",
     schedules=(
-        Schedule("raw-daily", cron="0 2 * * *", timezone=_NEW_YORK, description=_daily_at("02:00")),
+        Schedule("raw-daily", cron="0 2 * * *", timezone=NEW_YORK, description=_daily_at("02:00")),
     ),
     tags=("source:snaplogic",),
     flow="dataload.flows.course:course_raw_flow",
@@ -60,7 +61,7 @@ PERSON = DomainSpec(
     source_label="PeopleSoft + SAP + VDS ids; SnapLogic person task",
     never_store=("ssn", "sexualOrientation", "finAid*"),
     schedules=(
-        Schedule("raw-daily", cron="0 3 * * *", timezone=_NEW_YORK, description=_daily_at("03:00")),
+        Schedule("raw-daily", cron="0 3 * * *", timezone=NEW_YORK, description=_daily_at("03:00")),
     ),
     tags=("source:peoplesoft", "source:sap", "source:vds", "source:snaplogic"),
     flow="dataload.flows.person:person_raw_flow",

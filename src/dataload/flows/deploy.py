@@ -10,7 +10,6 @@ are served, and go into that package's own prefect.yaml).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from prefect import Flow, serve
@@ -19,12 +18,10 @@ from prefect.schedules import Cron, Interval, Schedule
 
 from dataload.domains import DomainSpec, all_domains
 from dataload.domains import Schedule as DomainSchedule
-from dataload.flows.domain import domain_flow
+from dataload.domains.university import NEW_YORK as TIMEZONE
+from dataload.flows.domain import domain_flow, own_flow
 
-__all__ = ["TIMEZONE", "runner_deployments", "serve_daily_loads"]
-
-#: The university's schedules' timezone.
-TIMEZONE = "America/New_York"
+__all__ = ["TIMEZONE", "runner_deployments", "serve_deployments"]
 
 
 def _prefect_schedule(schedule: DomainSchedule) -> Schedule:
@@ -41,8 +38,7 @@ def _deployment(spec: DomainSpec, schedule: DomainSchedule) -> RunnerDeployment:
         "full_refresh": schedule.full_refresh,
     }
     if spec.flow is not None:
-        module, _, attribute = spec.flow.partition(":")
-        flow, parameters = getattr(importlib.import_module(module), attribute), {}
+        flow, parameters = own_flow(spec), {}
     return flow.to_deployment(
         name=f"{spec.name}-{schedule.name}",
         schedules=[_prefect_schedule(schedule)],
@@ -67,6 +63,7 @@ def runner_deployments() -> list[RunnerDeployment]:
     ]
 
 
-def serve_daily_loads() -> None:
-    """Serve every deployment until interrupted (Ctrl-C pauses their schedules)."""
-    serve(*runner_deployments())
+def serve_deployments(deployments: list[RunnerDeployment] | None = None) -> None:
+    """Serve these deployments (default: every domain's) until interrupted (Ctrl-C pauses
+    their schedules)."""
+    serve(*(runner_deployments() if deployments is None else deployments))

@@ -13,10 +13,11 @@ complete snapshot. The lake removes the domain's never-store fields on every wri
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
@@ -105,12 +106,13 @@ async def _batches(
     """The source's records regrouped into lake batches; counts them in `counted[0]`."""
     batch: list[dict[str, Any]] = []
     async for item in records:
-        for record in item if isinstance(item, list) else (item,):
-            batch.append(record)
-            if len(batch) >= size:
-                counted[0] += len(batch)
-                yield batch
-                batch = []
+        batch.extend(item if isinstance(item, list) else (item,))
+        start = 0
+        while len(batch) - start >= size:
+            counted[0] += size
+            yield batch[start : start + size]
+            start += size
+        del batch[:start]
     if batch:
         counted[0] += len(batch)
         yield batch
@@ -191,14 +193,17 @@ async def run_domain(
 ) -> Any:
     """Run one registered domain's flow now, its own or the generic one: its report, or with
     `return_state` its final Prefect state."""
-    import importlib
-
     spec = get_domain(name)
     spec.check_request(params or {}, full_refresh=full_refresh)
     if spec.flow is None:
         return await domain_flow(
             name, dict(params or {}), full_refresh, allow_mass_delete, return_state=return_state
         )
+    return await own_flow(spec)(allow_mass_delete=allow_mass_delete, return_state=return_state)
+
+
+def own_flow(spec: DomainSpec) -> Flow[..., Any]:
+    """The flow a domain brings itself (`spec.flow`, "module:attribute")."""
+    assert spec.flow is not None
     module, _, attribute = spec.flow.partition(":")
-    own_flow = getattr(importlib.import_module(module), attribute)
-    return await own_flow(allow_mass_delete=allow_mass_delete, return_state=return_state)
+    return getattr(importlib.import_module(module), attribute)
