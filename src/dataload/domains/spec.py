@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from dataload.lake.install import DomainTables
-
 if TYPE_CHECKING:
     from dataload.flows.domain import DomainRun
+    from dataload.lake.install import DomainTables
 
 __all__ = [
     "DomainSpec",
@@ -156,6 +155,9 @@ class DomainSpec:
 
     def tables(self) -> DomainTables:
         """What the lake installs for this domain."""
+        # Here, not at the top: listing domains must not load the PostgreSQL layer.
+        from dataload.lake.install import DomainTables
+
         return DomainTables(
             name=self.name,
             key_columns=self.key_columns,

@@ -67,9 +67,9 @@ async def products(run: DomainRun) -> AsyncIterator[Records]:
     async for page in api.pages(updated_since=run.cursor, per_page=per_page):
         pages += 1
         items += len(page)
-        for item in page:
-            if isinstance(item.get("updated_at"), str):
-                run.advance(item["updated_at"])
+        stamps = [item["updated_at"] for item in page if isinstance(item.get("updated_at"), str)]
+        if stamps:
+            run.advance(max(stamps))
         yield page
     run.note("pages", pages)
     run.note("products", items)

@@ -28,7 +28,7 @@ listed person arrived deletes, and only people no ID source lists any more.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -75,7 +75,6 @@ class PeopleLoaded:
     asked_again: int = 0
     still_missing: int = 0
     loaded: int = 0
-    missing_examples: list[str] = field(default_factory=list)
 
 
 @task(name="gather-person-ids", retries=0, cache_policy=NO_CACHE)
@@ -223,7 +222,6 @@ async def _person_documents(snaplogic: SnapLogicPersons, rows: Rows, stats: Peop
             break
         if attempt == MISSING_RETRIES:
             stats.still_missing += len(left_out)
-            stats.missing_examples = [*stats.missing_examples, *sorted(left_out)][:5]
             break
         stats.asked_again += len(left_out)
         asking = [row for row in asking if str(row["CAMPUS_ID"]) in left_out]
@@ -273,13 +271,6 @@ async def person_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
         session.note("empty documents dropped", people.empty_documents)
         session.note("people asked for again", people.asked_again)
         session.note("people SnapLogic never answered", people.still_missing)
-        if people.still_missing:
-            get_run_logger().warning(
-                "%d people were still not answered after %d retries (e.g. %s)",
-                people.still_missing,
-                MISSING_RETRIES,
-                ", ".join(people.missing_examples),
-            )
         # An ID source that lists nobody is likelier broken than empty: trusting it would
         # delete everyone only it lists. Such a run loads what came and deletes nobody.
         silent = [name for name, count in ids.per_source.items() if count == 0]
