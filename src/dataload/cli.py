@@ -592,6 +592,12 @@ def run(
         help="Delete whatever share of the live records left the source "
         "(beyond DATALOAD_MAX_DELETE_SHARE); for the day they really did.",
     ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Resume the domain's last run if it failed or was killed (within "
+        "DATALOAD_RESUME_WINDOW_H): what it loaded is not asked for again (person).",
+    ),
 ) -> None:
     """Load one domain now against the configured systems and database; print its summary.
 
@@ -617,7 +623,7 @@ def run(
     _quiet_prefect()
     _prefect_api(settings)
     from dataload.flows.alerts import flow_run_page
-    from dataload.flows.domain import run_domain
+    from dataload.flows.domain import check_options, run_domain
     from dataload.flows.progress import terminal_progress
     from dataload.logfile import attach_log_file
 
@@ -636,9 +642,15 @@ def run(
             full_refresh=full_refresh,
             allow_mass_delete=allow_mass_delete,
             return_state=True,
+            **options,
         )
         return state, await state.aresult(raise_on_failure=False)
 
+    options = {"resume": True} if resume else {}
+    try:
+        check_options(domain, options)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     with terminal_progress():
         state, report = asyncio.run(run_flow())
     page = flow_run_page(state.state_details.flow_run_id)

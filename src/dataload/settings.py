@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     max_delete_share: float = Field(0.05, alias="DATALOAD_MAX_DELETE_SHARE", ge=0, le=1)
     # Seconds a run waits for another run of its domain to end before it is refused.
     writer_wait_s: float = Field(60.0, alias="DATALOAD_WRITER_WAIT_S", ge=0)
+    # A run resumes a failed or killed one (`--resume`, a Prefect retry) only while the work
+    # kept began less than this many hours ago; an older one is started over.
+    resume_window_h: float = Field(24.0, alias="DATALOAD_RESUME_WINDOW_H", gt=0)
 
     home: Path = Field(default_factory=default_home, alias="DATALOAD_HOME")
 

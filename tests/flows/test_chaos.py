@@ -8,18 +8,15 @@ next clean run converges to the lake an uninterrupted run would have built.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import psutil
 import pytest
 from tests.flows.conftest import settings_environment
+from tests.flows.loaders import loaded_at_least, start_loader, wait_for
 from tests.flows.world import World
 
 from dataload.flows import person_raw_flow
@@ -56,44 +53,6 @@ async def repeated_versions(conn: asyncpg.Connection) -> int:
         "  FROM person_raw.person_data WINDOW w AS (PARTITION BY bu_uid ORDER BY raw_id)) AS v"
         " WHERE was_deleted IS NOT NULL AND deleted = was_deleted"
         "   AND content_hash IS NOT DISTINCT FROM before"
-    )
-
-
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def loaded_at_least(conn_of: Callable[[], Awaitable[asyncpg.Connection]], records: int):
-    """A check that the running person run has committed `records` records."""
-
-    async def check() -> bool:
-        conn = await conn_of()
-        try:
-            offered = await conn.fetchval(
-                "SELECT offered FROM lake.runs WHERE domain = 'person' AND status = 'running'"
-            )
-        except asyncpg.UndefinedTableError:  # the run has not migrated the lake yet
-            return False
-        finally:
-            await conn.close()
-        return offered is not None and offered >= records
-
-    return check
-
-
-def start_loader(*extra_env: tuple[str, str]) -> subprocess.Popen[str]:
-    """`dataload run person` in a process of its own, with the test's environment."""
-    env = {**os.environ, **dict(extra_env)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dataload.cli", "run", "person"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 

@@ -14,6 +14,7 @@ complete snapshot. The lake removes the domain's never-store fields on every wri
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from dataload.lake.progress import read_cursor, record_rejections, save_cursor
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
 
-__all__ = ["DomainGuardError", "DomainRun", "domain_flow", "run_domain"]
+__all__ = ["DomainGuardError", "DomainRun", "check_options", "domain_flow", "run_domain"]
 
 C = TypeVar("C", bound=SourceClient)
 P = TypeVar("P", bound=BaseModel)
@@ -190,16 +191,31 @@ async def run_domain(
     full_refresh: bool = False,
     allow_mass_delete: bool = False,
     return_state: bool = False,
+    **options: Any,
 ) -> Any:
     """Run one registered domain's flow now, its own or the generic one: its report, or with
-    `return_state` its final Prefect state."""
+    `return_state` its final Prefect state. `options` go to a domain's own flow, which must
+    take them (`resume=True` for the person flow); a ValueError says which it does not."""
     spec = get_domain(name)
     spec.check_request(params or {}, full_refresh=full_refresh)
+    check_options(name, options)
     if spec.flow is None:
         return await domain_flow(
             name, dict(params or {}), full_refresh, allow_mass_delete, return_state=return_state
         )
-    return await own_flow(spec)(allow_mass_delete=allow_mass_delete, return_state=return_state)
+    return await own_flow(spec)(
+        allow_mass_delete=allow_mass_delete, return_state=return_state, **options
+    )
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """A ValueError naming the options a domain's flow does not take (`resume`, `shards`)."""
+    spec = get_domain(name)
+    flow = domain_flow if spec.flow is None else own_flow(spec)
+    taken = inspect.signature(flow.fn).parameters
+    if unknown := [option for option in options if option not in taken]:
+        flags = ", ".join("--" + option.replace("_", "-") for option in unknown)
+        raise ValueError(f"{name} runs do not take {flags}: the {name} flow has no such option")
 
 
 def own_flow(spec: DomainSpec) -> Flow[..., Any]:

@@ -35,6 +35,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from dataload.flows.concurrency import first_error, gather_all
 from dataload.flows.progress import RunProgress, Step
@@ -248,14 +249,38 @@ async def _write_documents(
             )
 
 
+async def _people_to_load(run: LoadRun, listed: list[str], resume: bool) -> list[str]:
+    """Everyone listed; for a run that resumed another, those it has not loaded yet (its listing
+    is the union of both runs')."""
+    logger = get_run_logger()
+    if run.resumed_from is None:
+        if resume:
+            logger.info("nothing to resume (no failed person run within the window): a full run")
+        return listed
+    pending = await run.pending_keys()
+    logger.info(
+        "resuming person run %s: %d people it loaded are not asked for again, %d to go",
+        run.resumed_from,
+        run.carried,
+        len(pending),
+    )
+    return pending
+
+
 @flow(name="person-raw-flow", flow_run_name=run_name("person"), log_prints=False)
-async def person_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
+async def person_raw_flow(allow_mass_delete: bool = False, resume: bool = False) -> LoadReport:
     """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated.
 
     `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
+    `resume` resumes the latest person run if it failed or was killed (within
+    DATALOAD_RESUME_WINDOW_H): the people it loaded are not asked for again. A retry of this
+    flow run by Prefect always resumes.
     """
     settings = Settings()
-    async with LoadSession.open(settings, "person", allow_mass_delete=allow_mass_delete) as session:
+    resume = resume or flow_run.get_run_count() > 1
+    async with LoadSession.open(
+        settings, "person", allow_mass_delete=allow_mass_delete, resume=resume
+    ) as session:
         peoplesoft = await session.client(PeopleSoft)
         sap = await session.client(Sap)
         vds = await session.client(Vds)
@@ -265,7 +290,12 @@ async def person_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
             session.note(name, count)
         await session.run.list_keys(ids.ids)
         people = await load_people(
-            ids.ids, peoplesoft, snaplogic, session.run, settings, session.progress
+            await _people_to_load(session.run, ids.ids, resume),
+            peoplesoft,
+            snaplogic,
+            session.run,
+            settings,
+            session.progress,
         )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)

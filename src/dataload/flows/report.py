@@ -53,6 +53,9 @@ class LoadReport:
     outcome: str | None = None
     #: Some of the listed keys the run never loaded (a partial run).
     missing: list[str] = field(default_factory=list)
+    #: The failed or abandoned run this one resumed, and the records that one had loaded.
+    resumed_from: int | None = None
+    carried: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -68,6 +71,9 @@ class LoadReport:
             ("run", "status", self.status),
             ("run", "duration (s)", round(self.duration_s, 2)),
         ]
+        if self.resumed_from is not None:
+            rows.append(("run", "resumed run", self.resumed_from))
+            rows.append(("run", "loaded by the resumed run", self.carried))
         if self.outcome:
             rows.append(("run", "outcome", self.outcome))
         if self.error:
@@ -88,6 +94,8 @@ class LoadReport:
         is not complete, what it did and why ("stored 3 new ..., deleted nobody: ...")."""
         counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
         line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
+        if self.resumed_from is not None:
+            line += f", resuming run {self.resumed_from} ({self.carried} loaded by it)"
         if not self.succeeded and self.outcome:
             return f"{line}; {self.outcome}"
         return f"{line}; {self.error}" if self.error else line

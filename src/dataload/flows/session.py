@@ -75,9 +75,12 @@ class LoadSession:
         allow_mass_delete: bool = False,
         tables: DomainTables | None = None,
         label: str | None = None,
+        resume: bool = False,
     ) -> AsyncIterator[Self]:
         """`allow_mass_delete` lifts the mass-deletion guard (DATALOAD_MAX_DELETE_SHARE) for
         this run; a run of the domain already loading is waited for (DATALOAD_WRITER_WAIT_S).
+        `resume`: resume the domain's latest run if it failed or was killed within
+        DATALOAD_RESUME_WINDOW_H (`LoadRun.resumed_from`), else start afresh.
         `tables`: a declared domain's, installed first if the lake lacks it; `label`: the run's
         name in the ledger and its report (default: the flow's name)."""
         try:
@@ -95,6 +98,8 @@ class LoadSession:
                 flow=label or flow_run.get_flow_name(),
                 flow_run_id=flow_run.get_id(),
                 wait_s=settings.writer_wait_s,
+                resume=resume,
+                fresh_for_s=settings.resume_window_h * 3600,
             )
             session = cls(settings, domain, pool, run, allow_mass_delete, label)
             async with session._stack:
@@ -202,6 +207,8 @@ class LoadSession:
             rejected_reasons=list(summary.rejected_reasons),
             outcome=summary.outcome,
             missing=list(summary.missing_sample),
+            resumed_from=summary.resumed_from,
+            carried=summary.carried,
         )
         await acreate_table_artifact(
             table=self.report.table(),

@@ -46,6 +46,7 @@ from dataload.lake.domains import Domain, UnknownDomain, load_domains
 
 __all__ = [
     "DEFAULT_MAX_DELETE_SHARE",
+    "DEFAULT_RESUME_WINDOW_S",
     "BatchResult",
     "Lake",
     "LakeError",
@@ -66,6 +67,8 @@ _LIST_CHUNK = 20_000
 #: A complete run that would delete more than this share of the live keys of its scope deletes
 #: nobody and ends guarded.
 DEFAULT_MAX_DELETE_SHARE = 0.05
+#: How old the work of a failed run may be for a run to resume it rather than start over.
+DEFAULT_RESUME_WINDOW_S = 24 * 3600.0
 
 
 class LakeError(RuntimeError):
@@ -111,6 +114,9 @@ class RunSummary:
     #: What the run did, in one sentence ("stored 3 new and 5 changed records, deleted nobody:
     #: ...").
     outcome: str | None = None
+    #: The failed or abandoned run this one resumed, and the keys that one had loaded.
+    resumed_from: int | None = None
+    carried: int = 0
 
 
 def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID | None]:
@@ -129,12 +135,25 @@ class LoadRun:
     """One load of one domain; create it with `Lake.start_run`."""
 
     def __init__(
-        self, pool: asyncpg.Pool, domain: Domain, run_id: int, writer: asyncpg.Connection
+        self,
+        pool: asyncpg.Pool,
+        domain: Domain,
+        run_id: int,
+        writer: asyncpg.Connection | None,
+        *,
+        resumed_from: int | None = None,
+        carried: int = 0,
     ) -> None:
+        """`writer` holds the domain's writer lock; None for a shard that joined the run of
+        another process (`Lake.join_run`): it loads, its parent finishes."""
         self._pool = pool
         self.domain = domain
         self.run_id = run_id
-        self._writer: asyncpg.Connection | None = writer  # holds the domain's writer lock
+        self._writer = writer
+        self.joined = writer is None
+        #: The failed or abandoned run this one resumed, and how many keys that one had loaded.
+        self.resumed_from = resumed_from
+        self.carried = carried
         self._rules = ContentRules(domain.never_store)
         self._in_flight = 0
         # Keys of the batches being written: a batch holding one of them waits, or both would
@@ -328,6 +347,25 @@ class LoadRun:
             ) from exc
         return declared
 
+    async def pending_keys(self, *, shard: int = 0, shards: int = 1) -> list[Any]:
+        """The listed keys this run has not loaded yet (a resumed run: those its predecessor did
+        not load either), sorted; with `shards` > 1, the share of shard `shard` (0-based) of a
+        split by key hash. A key is its value for a one-column key, else a tuple."""
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT lake.pending_keys($1, $2, $3)::text", self.run_id, shard, shards
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise LakeError(
+                f"reading the keys {self.domain.name} run {self.run_id} has still to load "
+                f"failed: {exc}"
+            ) from exc
+        keys = [orjson.loads(row[0]) for row in rows]
+        if len(self.domain.key_columns) == 1:
+            return [key[0] for key in keys]
+        return [tuple(key) for key in keys]
+
     async def finish(
         self,
         *,
@@ -345,9 +383,7 @@ class LoadRun:
         key column -> values (the course flow: `{"term_code": [the terms it fetched]}`).
         `incomplete` says why a run that is not a complete snapshot is not (the ledger keeps it).
         """
-        if self._writer is None:
-            ended = await run_summary(self._pool, self.run_id)
-            raise LakeError(f"{self.domain.name} run {self.run_id} is already {ended.status}")
+        await self._check_writer()
         try:
             await self._finish(complete, scope, allow_mass_delete, max_delete_share, incomplete)
         finally:
@@ -407,9 +443,7 @@ class LoadRun:
         """End an incremental run: it stored what changed and deletes nobody (status
         'incremental'). `cursor`, where it stopped, is kept for the next run in the same
         transaction (None: the cursor stays where it was)."""
-        if self._writer is None:
-            ended = await run_summary(self._pool, self.run_id)
-            raise LakeError(f"{self.domain.name} run {self.run_id} is already {ended.status}")
+        await self._check_writer()
         try:
             if self._in_flight:
                 raise LakeError(
@@ -429,7 +463,10 @@ class LoadRun:
         return await run_summary(self._pool, self.run_id)
 
     async def fail(self, reason: str) -> RunSummary:
-        """End the run as failed: it deletes nothing; what its batches loaded stays."""
+        """End the run as failed: it deletes nothing; what its batches loaded stays, and the
+        keys it saw, for a run that resumes it."""
+        if self.joined:
+            raise LakeError(self._joined_cannot("fail"))
         await self._release_writer()
         try:
             async with self._pool.acquire() as conn:
@@ -437,6 +474,19 @@ class LoadRun:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(f"marking {self.domain.name} run {self.run_id} failed: {exc}") from exc
         return await run_summary(self._pool, self.run_id)
+
+    async def _check_writer(self) -> None:
+        if self.joined:
+            raise LakeError(self._joined_cannot("finish"))
+        if self._writer is None:
+            ended = await run_summary(self._pool, self.run_id)
+            raise LakeError(f"{self.domain.name} run {self.run_id} is already {ended.status}")
+
+    def _joined_cannot(self, what: str) -> str:
+        return (
+            f"this process joined {self.domain.name} run {self.run_id} to load a share of it: "
+            f"only the process that started the run can {what} it"
+        )
 
     async def _release_writer(self) -> None:
         """Give the writer lock back: it ends with the writer's session."""
@@ -480,6 +530,8 @@ async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
         missing=run["missing"],
         missing_sample=list(run["missing_sample"] or ()),
         outcome=run["outcome"],
+        resumed_from=run["resumed_from"],
+        carried=run["carried"],
     )
 
 
@@ -527,12 +579,16 @@ class Lake:
         flow: str | None = None,
         flow_run_id: str | None = None,
         wait_s: float = 0.0,
+        resume: bool = False,
+        fresh_for_s: float = DEFAULT_RESUME_WINDOW_S,
     ) -> LoadRun:
         """Open a run of `domain`, holding its writer lock until the run ends.
 
         While another run of the domain is loading, wait up to `wait_s` seconds for it, then
         raise WriterBusy naming it. Runs left `running` by a process that died are marked
-        abandoned.
+        abandoned. With `resume`, the domain's latest run, if it failed or was abandoned and
+        its work began less than `fresh_for_s` ago, is resumed: its listing and the keys it
+        loaded become this run's (`resumed_from`, `carried`, `pending_keys`).
         """
         spec = await self.domain(domain)
         writer = await self._connect()
@@ -540,8 +596,14 @@ class Lake:
         try:
             while True:
                 try:
-                    run_id = await writer.fetchval(
-                        "SELECT run_id FROM lake.start_run($1, $2, $3)", domain, flow, flow_run_id
+                    run = await writer.fetchrow(
+                        "SELECT run_id, resumed_from, carried"
+                        " FROM lake.start_run($1, $2, $3, $4, make_interval(secs => $5))",
+                        domain,
+                        flow,
+                        flow_run_id,
+                        resume,
+                        fresh_for_s,
                     )
                     break
                 except asyncpg.LockNotAvailableError as exc:
@@ -554,7 +616,28 @@ class Lake:
         except BaseException:
             writer.terminate()
             raise
-        return LoadRun(self._pool, spec, run_id, writer)
+        return LoadRun(
+            self._pool,
+            spec,
+            run["run_id"],
+            writer,
+            resumed_from=run["resumed_from"],
+            carried=run["carried"],
+        )
+
+    async def join_run(self, domain: str, run_id: int) -> LoadRun:
+        """Load into run `run_id` of `domain`, started by another process that holds its
+        writer lock (a shard of a run split across workers). Its batches are refused once that
+        process lost the lock; it cannot finish the run."""
+        spec = await self.domain(domain)
+        async with self._pool.acquire() as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM lake.runs WHERE run_id = $1 AND domain = $2", run_id, domain
+            )
+        if status != "running":
+            found = f"is {status}" if status else "does not exist"
+            raise LakeError(f"{domain} run {run_id} {found}: there is nothing to join")
+        return LoadRun(self._pool, spec, run_id, None)
 
     async def active_term_codes(self) -> list[str]:
         async with self._pool.acquire() as conn:

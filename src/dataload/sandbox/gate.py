@@ -26,6 +26,8 @@ __all__ = ["EndpointStats", "Gate", "Stats"]
 @dataclass
 class EndpointStats:
     requests: int = 0
+    #: Records a request asked for (the people of a SnapLogic person call), summed.
+    records_asked: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
@@ -34,6 +36,7 @@ class EndpointStats:
     def snapshot(self) -> dict[str, object]:
         return {
             "requests": self.requests,
+            "records_asked": self.records_asked,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
@@ -87,10 +90,16 @@ class Stats:
                 "endpoints": endpoints,
             }
 
+    def asked(self, endpoint: str, records: int) -> None:
+        """Count the records one request asked for."""
+        with self._lock:
+            self._get(endpoint).records_asked += records
+
     def reset(self) -> None:
         with self._lock:
             for stats in self.endpoints.values():
                 stats.requests = stats.max_in_flight = stats.in_flight
+                stats.records_asked = 0
                 stats.statuses.clear()
                 stats.faults.clear()
             self.max_in_flight = self.in_flight

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
-from dataload.sandbox.gate import Gate
+from dataload.sandbox.gate import Gate, Stats
 from dataload.sandbox.persons import ALL_OBJECTS
 from dataload.sandbox.rng import Tag, unit
 from dataload.sandbox.systems import SNAPLOGIC, matches
@@ -31,9 +31,10 @@ class _Builders:
     """At most two answers built at once: builders are CPU-bound and share the GIL, so more
     would only hold more half-built answers in memory. Made on first use, in the app's loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, stats: Stats) -> None:
         self._limiter: anyio.CapacityLimiter | None = None
         self.rng = random.Random()  # the left-out fault: a fresh draw per request
+        self.stats = stats  # counts the people each call asks for
 
     async def run(self, build: Callable[[], bytes]) -> Response:
         if self._limiter is None:
@@ -51,7 +52,7 @@ def _api_key(request: Request) -> str | None:
 
 
 def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
-    builders = _Builders()
+    builders = _Builders(gate.stats)
 
     def task(endpoint: str, key: Callable[[], str], build: Callable[..., Awaitable[Response]]):
         async def handle(request: Request) -> Response:
@@ -143,6 +144,7 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
             400,
             'body must be {"uidCarTerm": "<JSON text of a list of rows with CAMPUS_ID>"}',
         )
+    builders.stats.asked("snaplogic.person", len(ids))
     day = config.day
     left_out = {buid for buid in ids if builders.rng.random() < config.left_out_rate}
 
