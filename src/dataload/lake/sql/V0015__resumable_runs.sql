@@ -14,7 +14,7 @@
 DROP FUNCTION lake.describe_outcome(lake.runs, text, text, bigint);
 ALTER TABLE lake.runs
     ADD COLUMN resumed_from bigint REFERENCES lake.runs (run_id),
-    ADD COLUMN fresh_since  timestamptz,  -- when the oldest work the run kept began
+    ADD COLUMN fresh_since  timestamptz,  -- when the oldest work it adopted began (or NULL)
     ADD COLUMN carried      bigint NOT NULL DEFAULT 0;  -- keys loaded by the run it resumed
 COMMENT ON COLUMN lake.runs.resumed_from IS
     'the failed or abandoned run whose listing and loaded keys this run adopted';
@@ -71,7 +71,7 @@ BEGIN
     INSERT INTO lake.runs (domain, flow, flow_run_id, writer_pid, server_started,
                            resumed_from, fresh_since)
     VALUES (domain_name, flow, flow_run_id, pg_backend_pid(), pg_postmaster_start_time(),
-            prior.run_id, coalesce(prior.fresh_since, prior.started, clock_timestamp()))
+            prior.run_id, coalesce(prior.fresh_since, prior.started))
     RETURNING * INTO run;
     IF prior.run_id IS NULL THEN
         EXECUTE format('TRUNCATE lake.%I', seen);
