@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # kept began less than this many hours ago; an older one is started over.
     resume_window_h: float = Field(24.0, alias="DATALOAD_RESUME_WINDOW_H", gt=0)
 
+    # The Prefect work pool whose workers run a sharded run's shards (process, Docker,
+    # Kubernetes); unset: local process workers, started for the run and stopped after it.
+    work_pool: str | None = Field(None, alias="DATALOAD_WORK_POOL")
+
     home: Path = Field(default_factory=default_home, alias="DATALOAD_HOME")
 
     @property
