@@ -4,6 +4,7 @@ shards share Prefect global concurrency limits across processes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -13,6 +14,13 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterName,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
 from tests.flows.shard_probe import shard_probe
 
@@ -137,3 +145,48 @@ async def test_a_configured_work_pool_is_used_as_it_is_and_must_exist(
     with pytest.raises(ValueError, match="DATALOAD_WORK_POOL names the work pool 'nowhere'"):
         async with shard_pool(4, settings=missing):
             pass
+
+
+def _worker_children() -> list[int]:
+    """This process's children that are Prefect workers."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != os.getpid():
+                continue
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"worker" in command and b"start" in command:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.slow
+async def test_an_interrupted_caller_cancels_its_shards_and_stops_its_workers(
+    shard_settings: Settings, tmp_path: Path
+) -> None:
+    record = tmp_path / "record.jsonl"
+    parameters = [{"shard": shard, "record": str(record), "sleep_s": 120.0} for shard in (1, 2)]
+    call = asyncio.create_task(run_shards(shard_probe, parameters, settings=shard_settings))
+    async with get_client() as client:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until both shards run
+            running = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    name=FlowRunFilterName(like_="shard-"),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+                )
+            )
+            if len(running) == 2:
+                break
+            await asyncio.sleep(0.5)
+        assert len(running) == 2 and len(_worker_children()) == 2
+
+        call.cancel()  # as Ctrl-C does to the parent's task
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+        ended = [await client.read_flow_run(flow_run.id) for flow_run in running]
+    assert {flow_run.state.type for flow_run in ended} == {StateType.CANCELLED}
+    assert _worker_children() == [] and not record.exists()

@@ -62,6 +62,8 @@ logger = get_logger("dataload.shards")
 POLL_S = 1.0
 #: How long cancelled shards are given to stop (Prefect's workers allow a run 30 s to exit).
 CANCEL_WAIT_S = 60.0
+#: The same when the parent itself is being stopped (Ctrl-C): shorter, someone is waiting.
+INTERRUPTED_CANCEL_WAIT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -255,14 +257,15 @@ async def wait_for_shards(
                 if len(ended) == len(runs):
                     break
                 if failed and cancel_on_failure:
-                    runs = await _cancel_and_wait(client, runs)
+                    runs = await _cancel_and_wait(runs, CANCEL_WAIT_S)
                     break
                 if pool is not None and pool.workers is not None:
                     pool.workers.check()
                 await asyncio.sleep(poll_s)
     except BaseException:
-        # The parent was interrupted, or lost its workers: shards must not go on alone.
-        await asyncio.shield(_cancel(runs))
+        # The parent was interrupted, or lost its workers: shards must not go on alone. They
+        # are given a moment to end as cancelled before local workers are stopped.
+        await asyncio.shield(_cancel_and_wait(runs, INTERRUPTED_CANCEL_WAIT_S))
         raise
     failed = [run for run in runs if not run.completed]
     if failed:
@@ -284,14 +287,16 @@ async def _refreshed(client: PrefectClient, runs: list[ShardRun]) -> list[ShardR
     ]
 
 
-async def _cancel_and_wait(client: PrefectClient, runs: list[ShardRun]) -> list[ShardRun]:
+async def _cancel_and_wait(runs: list[ShardRun], wait_s: float) -> list[ShardRun]:
+    """Cancel the shards not yet ended and wait (up to `wait_s`) until they have."""
     await _cancel(runs)
-    deadline = time.monotonic() + CANCEL_WAIT_S
-    while time.monotonic() < deadline:
-        runs = await _refreshed(client, runs)
-        if all(_is_final(run) for run in runs):
-            break
-        await asyncio.sleep(POLL_S)
+    deadline = time.monotonic() + wait_s
+    async with get_client() as client:
+        while time.monotonic() < deadline:
+            runs = await _refreshed(client, runs)
+            if all(_is_final(run) for run in runs):
+                break
+            await asyncio.sleep(POLL_S)
     return runs
 
 
