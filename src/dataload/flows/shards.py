@@ -25,6 +25,7 @@ import asyncio
 import shlex
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class ShardPool:
     job_variables: Mapping[str, Any] = field(default_factory=dict)
     #: The local workers serving the pool, when `shard_pool` started them.
     workers: LocalWorkers | None = None
+    #: The work queue the shards go to (None: the deployment's default queue).
+    work_queue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,14 +141,26 @@ async def shard_pool(
         yield ShardPool(settings.work_pool)
         return
     await ensure_process_pool(LOCAL_POOL)
+    # A queue of this call's own, which only its workers poll: two sharded runs at once never
+    # take each other's shards (nor stop them when one of them ends).
+    async with get_client() as client:
+        queue = await client.create_work_queue(
+            f"run-{uuid.uuid4().hex[:12]}", work_pool_name=LOCAL_POOL
+        )
     local = LocalWorkers(
-        LOCAL_POOL, workers, settings.home / "log" / "shard-workers.log", poll_s=poll_s
+        LOCAL_POOL,
+        workers,
+        settings.home / "log" / "shard-workers.log",
+        poll_s=poll_s,
+        work_queue=queue.name,
     )
-    local.start()
     try:
-        yield ShardPool(LOCAL_POOL, _local_job_variables(), local)
+        local.start()
+        yield ShardPool(LOCAL_POOL, _local_job_variables(), local, queue.name)
     finally:
         await asyncio.to_thread(local.stop)
+        async with get_client() as client:
+            await client.delete_work_queue_by_id(queue.id)
 
 
 def _local_job_variables() -> dict[str, str]:
@@ -223,6 +238,7 @@ async def _submit(
             parameters=dict(params),
             flow_run_name=f"{prefix}shard-{shard}-of-{total}",
             job_variables=dict(pool.job_variables) or None,
+            work_queue_name=pool.work_queue,
             timeout=0,  # return at once: the shards are awaited together below
         )
         return ShardRun(shard, params, flow_run)

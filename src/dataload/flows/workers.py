@@ -65,6 +65,8 @@ class LocalWorkers:
     count: int
     log_path: Path
     poll_s: float = 1.0
+    #: The one work queue of the pool the workers poll (None: all of its queues).
+    work_queue: str | None = None
     stop_timeout_s: float = 20.0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
@@ -80,6 +82,7 @@ class LocalWorkers:
             "PREFECT_WORKER_HEARTBEAT_SECONDS": "10",
         }
         run = uuid.uuid4().hex[:6]
+        queue = ["--work-queue", self.work_queue] if self.work_queue else []
         try:
             with self.log_path.open("ab") as log:
                 for index in range(1, self.count + 1):
@@ -87,7 +90,7 @@ class LocalWorkers:
                         subprocess.Popen(
                             [
                                 *(sys.executable, "-m", "prefect", "worker", "start"),
-                                *("--pool", self.pool, "--type", "process"),
+                                *("--pool", self.pool, "--type", "process", *queue),
                                 *("--name", f"{self.pool}-{run}-{index}"),
                                 *("--limit", "1", "--install-policy", "never"),
                                 "--no-create-pool-if-not-found",
