@@ -598,6 +598,13 @@ def run(
         help="Resume the domain's last run if it failed or was killed (within "
         "DATALOAD_RESUME_WINDOW_H): what it loaded is not asked for again (person).",
     ),
+    shards: int | None = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help="Split the run into N flow runs on the work pool (DATALOAD_WORK_POOL, or local "
+        "process workers started for it); default DATALOAD_PERSON_SHARDS (person).",
+    ),
 ) -> None:
     """Load one domain now against the configured systems and database; print its summary.
 
@@ -646,7 +653,11 @@ def run(
         )
         return state, await state.aresult(raise_on_failure=False)
 
-    options = {"resume": True} if resume else {}
+    options = {
+        name: value
+        for name, value in {"resume": resume or None, "shards": shards}.items()
+        if value is not None
+    }
     try:
         check_options(domain, options)
     except ValueError as exc:

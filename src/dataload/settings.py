@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # The Prefect work pool whose workers run a sharded run's shards (process, Docker,
     # Kubernetes); unset: local process workers, started for the run and stopped after it.
     work_pool: str | None = Field(None, alias="DATALOAD_WORK_POOL")
+    # Person runs split into this many shards, each a flow run on the work pool (`--shards`).
+    person_shards: int = Field(1, alias="DATALOAD_PERSON_SHARDS", ge=1)
 
     home: Path = Field(default_factory=default_home, alias="DATALOAD_HOME")
 

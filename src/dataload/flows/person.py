@@ -23,12 +23,18 @@ asked for again (twice at most). Someone still not answered after that is *missi
 they are, named in the run's summary, and the run ends partial, deleting nobody; the lake
 enforces it. An ID source that lists nobody makes the run partial too. Only a run in which every
 listed person arrived deletes, and only people no ID source lists any more.
+
+A run that failed or was killed can be resumed (`resume`, or Prefect retrying the flow run): the
+people it committed are not asked for again. With `shards` > 1 the people still to load are
+split by key hash among that many `person_shard_flow` runs on a Prefect work pool, each with its
+share of each source system's concurrency (global limits); this run keeps the lake's writer
+lock and finishes the run once every shard completed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio
@@ -40,13 +46,22 @@ from prefect.runtime import flow_run
 from dataload.flows.concurrency import first_error, gather_all
 from dataload.flows.progress import RunProgress, Step
 from dataload.flows.report import LoadReport, run_name
+from dataload.flows.secrets import resolve_secret_blocks
 from dataload.flows.session import LoadSession
+from dataload.flows.shards import run_shards
+from dataload.flows.source_slots import (
+    ensure_source_limits,
+    source_limits,
+    source_shares,
+    source_slots,
+)
 from dataload.flows.writing import batched
-from dataload.lake import LoadRun
+from dataload.lake import Lake, LoadRun
+from dataload.lake.db import create_pool
 from dataload.settings import Settings
 from dataload.sources import PeopleSoft, Sap, SnapLogicPersons, Vds
 
-__all__ = ["PeopleLoaded", "PersonIds", "person_raw_flow"]
+__all__ = ["PeopleLoaded", "PersonIds", "person_raw_flow", "person_shard_flow"]
 
 Rows = list[dict[str, Any]]
 #: Times the people SnapLogic left out of an answer are asked for again.
@@ -267,16 +282,79 @@ async def _people_to_load(run: LoadRun, listed: list[str], resume: bool) -> list
     return pending
 
 
+async def _load_in_shards(run: LoadRun, shards: int, settings: Settings) -> PeopleLoaded:
+    """The people still to load, split into `shards` flow runs on the work pool (see
+    `flows.shards`), within the source systems' global concurrency limits; returns when all
+    completed (ShardsFailed otherwise: the run then fails, and may be resumed)."""
+    await ensure_source_limits(source_limits(settings))
+    finished = await run_shards(
+        person_shard_flow,
+        [{"run_id": run.run_id, "shard": shard, "shards": shards} for shard in range(shards)],
+        settings=settings,
+    )
+    total = PeopleLoaded()
+    for shard in finished:
+        try:
+            loaded: PeopleLoaded = await shard.state.aresult()
+        except Exception as exc:  # a result storage the workers do not share with us
+            get_run_logger().warning("shard %d's counts are not readable: %s", shard.shard, exc)
+            continue
+        for name, value in asdict(loaded).items():
+            setattr(total, name, getattr(total, name) + value)
+    return total
+
+
+@flow(
+    name="person-shard-flow",
+    flow_run_name="person run {run_id}: shard {shard} of {shards}",
+    persist_result=True,  # its counts, read by the parent
+    log_prints=False,
+)
+async def person_shard_flow(run_id: int, shard: int, shards: int) -> PeopleLoaded:
+    """Shard `shard` (0-based) of `shards` of person run `run_id`, started by
+    `person_raw_flow(shards=...)`: queries and loads its share of the people the run has still
+    to load, within its share of each source system's concurrency. The parent finishes the run."""
+    settings = await resolve_secret_blocks(Settings())
+    share = source_shares(settings, shards)[shard]
+    settings = settings.model_copy(
+        update={
+            "psquery_concurrency": share["peoplesoft"],
+            "snaplogic_concurrency": share["snaplogic"],
+        }
+    )
+    pool = await create_pool(settings)
+    try:
+        run = await Lake(pool).join_run("person", run_id)
+        ids = await run.pending_keys(shard=shard, shards=shards)
+        get_run_logger().info(
+            "person run %s, shard %d of %d: %d people, %s", run_id, shard, shards, len(ids), share
+        )
+        async with (
+            source_slots(share),
+            PeopleSoft.from_settings(settings) as peoplesoft,
+            SnapLogicPersons.from_settings(settings) as snaplogic,
+        ):
+            return await load_people(ids, peoplesoft, snaplogic, run, settings)
+    finally:
+        await pool.close()
+
+
 @flow(name="person-raw-flow", flow_run_name=run_name("person"), log_prints=False)
-async def person_raw_flow(allow_mass_delete: bool = False, resume: bool = False) -> LoadReport:
+async def person_raw_flow(
+    allow_mass_delete: bool = False, resume: bool = False, shards: int | None = None
+) -> LoadReport:
     """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated.
 
     `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
     `resume` resumes the latest person run if it failed or was killed (within
     DATALOAD_RESUME_WINDOW_H): the people it loaded are not asked for again. A retry of this
-    flow run by Prefect always resumes.
+    flow run by Prefect always resumes. `shards` (default DATALOAD_PERSON_SHARDS) > 1 splits
+    the people among that many flow runs on the work pool (`person_shard_flow`).
     """
     settings = Settings()
+    shards = shards or settings.person_shards
+    if shards < 1:
+        raise ValueError(f"a person run needs at least one shard, not {shards}")
     resume = resume or flow_run.get_run_count() > 1
     async with LoadSession.open(
         settings, "person", allow_mass_delete=allow_mass_delete, resume=resume
@@ -289,14 +367,13 @@ async def person_raw_flow(allow_mass_delete: bool = False, resume: bool = False)
         for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
             session.note(name, count)
         await session.run.list_keys(ids.ids)
-        people = await load_people(
-            await _people_to_load(session.run, ids.ids, resume),
-            peoplesoft,
-            snaplogic,
-            session.run,
-            settings,
-            session.progress,
-        )
+        to_load = await _people_to_load(session.run, ids.ids, resume)
+        if shards > 1:
+            people = await _load_in_shards(session.run, shards, session.settings)
+        else:
+            people = await load_people(
+                to_load, peoplesoft, snaplogic, session.run, settings, session.progress
+            )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
         session.note("people asked for again", people.asked_again)

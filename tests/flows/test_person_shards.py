@@ -1,0 +1,97 @@
+"""A person run split into shards, each a flow run on a local process worker: everyone loaded
+once, within the global concurrency limits; a failed shard fails the run, which resumes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from tests.flows.loaders import loaded_at_least, wait_for
+from tests.flows.world import World
+
+from dataload.flows import person_raw_flow
+from dataload.lake import db
+from dataload.sandbox.config import Latency
+from dataload.sandbox.truth import person_truth
+
+pytestmark = pytest.mark.slow
+
+PEOPLESOFT = "peoplesoft.BU_TERM_STD_FULL_TERM"  # one call per person
+SNAPLOGIC = "snaplogic.person"
+
+
+@pytest.fixture
+def sharding(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    """Local workers (no work pool), 4 PeopleSoft and 2 SnapLogic calls at once in all."""
+    monkeypatch.delenv("DATALOAD_WORK_POOL", raising=False)
+    monkeypatch.setenv("DATALOAD_PSQUERY_CONCURRENCY", "4")
+    monkeypatch.setenv("DATALOAD_SNAPLOGIC_CONCURRENCY", "2")
+    monkeypatch.setenv("DATALOAD_PERSON_BATCH_SIZE", "20")
+    monkeypatch.setenv("DATALOAD_LAKE_BATCH_SIZE", "20")
+    return world
+
+
+async def loaded_once(world: World, truth: set[str]) -> bool:
+    live = await world.column(
+        "SELECT bu_uid FROM person_xform.current_person_data WHERE deleted_at IS NULL"
+    )
+    raw = await world.count("SELECT count(*) FROM person_raw.person_data")
+    return set(live) == truth and raw == len(truth)
+
+
+async def test_two_shards_on_local_workers_load_everyone_once_within_the_limits(
+    sharding: World,
+) -> None:
+    world = sharding
+    world.sandbox.config.endpoint_latency[PEOPLESOFT] = Latency(ms=20)
+    truth = set(person_truth(world.sandbox.config, 1).flow_ids)
+
+    report = await person_raw_flow(shards=2)
+
+    assert report.status == "complete", report.headline()
+    assert await loaded_once(world, truth)
+    endpoints = world.sandbox.stats.snapshot()["endpoints"]
+    assert endpoints[PEOPLESOFT]["requests"] == len(truth)
+    assert endpoints[SNAPLOGIC]["records_asked"] == len(truth)
+    # Two processes, two connection pools, and still never more calls at once than configured.
+    assert endpoints[PEOPLESOFT]["max_in_flight"] <= 4
+    assert endpoints[SNAPLOGIC]["max_in_flight"] <= 2
+    # The shards' own counts reached the parent's report.
+    assert report.fetched["people without student rows"] > 0
+
+
+async def test_a_failed_shard_fails_the_run_deleting_nobody_and_the_run_resumes(
+    sharding: World,
+) -> None:
+    """The SnapLogic key is rotated once half the people are loaded: the shards fail, so does
+    the run; a resumed sharded run loads only the rest."""
+    world = sharding
+    config = world.sandbox.config
+    config.endpoint_latency[PEOPLESOFT] = Latency(ms=20)
+    truth = set(person_truth(config, 1).flow_ids)
+    key = config.credentials.snaplogic_person_key
+
+    async def conn_of() -> asyncpg.Connection:
+        return await db.connect(world.settings)
+
+    first = asyncio.ensure_future(person_raw_flow(shards=2, return_state=True))
+    try:
+        await wait_for("half the people loaded", loaded_at_least(conn_of, len(truth) // 2), 180)
+        config.credentials.snaplogic_person_key = "rotated"
+        state = await first
+    finally:
+        first.cancel()
+        config.credentials.snaplogic_person_key = key
+
+    assert state.is_failed()
+    failed = await world.last_run("person")
+    assert failed["status"] == "failed" and "shards did not complete" in failed["error"]
+    assert failed["deleted"] == 0
+
+    report = await person_raw_flow(shards=2, resume=True)
+
+    assert (report.status, report.resumed_from) == ("complete", failed["run_id"])
+    assert report.carried >= len(truth) // 2
+    assert report.counts["new"] == len(truth) - report.carried
+    assert await loaded_once(world, truth)
