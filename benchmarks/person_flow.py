@@ -54,10 +54,12 @@ def bound_s(people: int, latency_s: float, ps: int = 10, snap: int = 8, batch: i
     )
 
 
-def start_sandbox(people: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(
+    people: int, latency_ms: float, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [sys.executable, "-m", "dataload.cli", "sandbox", "--port", str(port)]
-    command += ["--people", str(people), "--latency-ms", str(latency_ms)]
+    command += ["--people", str(people), "--latency-ms", str(latency_ms), *options]
     command += ["--empty-object-rate", "0.01"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
