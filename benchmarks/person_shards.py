@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
 from person_flow import bound_s, create_database, free_port, sandbox_environment, start_sandbox
 
 #: The default concurrency per shard (DATALOAD_PSQUERY_CONCURRENCY, _SNAPLOGIC_CONCURRENCY).
