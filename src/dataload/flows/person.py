@@ -33,6 +33,7 @@ lock and finishes the run once every shard completed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -282,16 +283,32 @@ async def _people_to_load(run: LoadRun, listed: list[str], resume: bool) -> list
     return pending
 
 
-async def _load_in_shards(run: LoadRun, shards: int, settings: Settings) -> PeopleLoaded:
-    """The people still to load, split into `shards` flow runs on the work pool (see
+async def _load_in_shards(
+    run: LoadRun, people: int, shards: int, settings: Settings, progress: RunProgress
+) -> PeopleLoaded:
+    """The `people` still to load, split into `shards` flow runs on the work pool (see
     `flows.shards`), within the source systems' global concurrency limits; returns when all
     completed (ShardsFailed otherwise: the run then fails, and may be resumed)."""
     await ensure_source_limits(source_limits(settings))
-    finished = await run_shards(
-        person_shard_flow,
-        [{"run_id": run.run_id, "shard": shard, "shards": shards} for shard in range(shards)],
-        settings=settings,
-    )
+    loaded = progress.step("records loaded", total=people)
+
+    async def follow_the_lake() -> None:  # the shards write elsewhere: their commits tell
+        while True:
+            await asyncio.sleep(1)
+            loaded.count = await run.offered()
+
+    follower = asyncio.ensure_future(follow_the_lake())
+    try:
+        finished = await run_shards(
+            person_shard_flow,
+            [{"run_id": run.run_id, "shard": shard, "shards": shards} for shard in range(shards)],
+            settings=settings,
+        )
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+    loaded.count = await run.offered()
+    loaded.finish()
     total = PeopleLoaded()
     for shard in finished:
         try:
@@ -369,7 +386,9 @@ async def person_raw_flow(
         await session.run.list_keys(ids.ids)
         to_load = await _people_to_load(session.run, ids.ids, resume)
         if shards > 1:
-            people = await _load_in_shards(session.run, shards, session.settings)
+            people = await _load_in_shards(
+                session.run, len(to_load), shards, session.settings, session.progress
+            )
         else:
             people = await load_people(
                 to_load, peoplesoft, snaplogic, session.run, settings, session.progress

@@ -366,6 +366,13 @@ class LoadRun:
             return [key[0] for key in keys]
         return [tuple(key) for key in keys]
 
+    async def offered(self) -> int:
+        """Records the run's committed batches offered so far, whichever process wrote them."""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT offered FROM lake.runs WHERE run_id = $1", self.run_id
+            )
+
     async def finish(
         self,
         *,
