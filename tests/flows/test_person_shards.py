@@ -4,10 +4,12 @@ once, within the global concurrency limits; a failed shard fails the run, which 
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import asyncpg
+import psutil
 import pytest
-from tests.flows.loaders import loaded_at_least, wait_for
+from tests.flows.loaders import loaded_at_least, start_loader, wait_for
 from tests.flows.world import World
 
 from dataload.flows import person_raw_flow
@@ -94,4 +96,35 @@ async def test_a_failed_shard_fails_the_run_deleting_nobody_and_the_run_resumes(
     assert (report.status, report.resumed_from) == ("complete", failed["run_id"])
     assert report.carried >= len(truth) // 2
     assert report.counts["new"] == len(truth) - report.carried
+    assert await loaded_once(world, truth)
+
+
+async def test_a_killed_sharded_run_leaves_no_worker_behind_and_resumes(sharding: World) -> None:
+    """kill -9 of `dataload run person --shards 2` while its shards load: its local workers and
+    their shards end too (before the fix the workers polled for work forever); the run resumes."""
+    world = sharding
+    config = world.sandbox.config
+    config.endpoint_latency[PEOPLESOFT] = Latency(ms=40)
+    truth = set(person_truth(config, 1).flow_ids)
+
+    async def conn_of() -> asyncpg.Connection:
+        return await db.connect(world.settings)
+
+    loader = start_loader(args=("--shards", "2"))
+    try:
+        await wait_for("the shards loading", loaded_at_least(conn_of, len(truth) // 4), 180)
+        started = psutil.Process(loader.pid).children(recursive=True)
+        commands = [" ".join(process.cmdline()) for process in started]
+    finally:
+        loader.send_signal(signal.SIGKILL)
+        loader.wait()
+    assert sum("prefect.engine" in command for command in commands) == 2, commands
+    assert sum("prefect worker start" in command for command in commands) == 2, commands
+
+    _, alive = await asyncio.to_thread(psutil.wait_procs, started, timeout=30)
+    assert alive == [], [" ".join(p.cmdline()) for p in alive]
+
+    report = await person_raw_flow(shards=2, resume=True)
+
+    assert report.status == "complete" and report.resumed_from is not None
     assert await loaded_once(world, truth)

@@ -289,7 +289,8 @@ async def _load_in_shards(
     """The `people` still to load, split into `shards` flow runs on the work pool (see
     `flows.shards`), within the source systems' global concurrency limits; returns when all
     completed (ShardsFailed otherwise: the run then fails, and may be resumed)."""
-    await ensure_source_limits(source_limits(settings))
+    # This run holds the person writer lock: slots still held are a killed run's shards'.
+    await ensure_source_limits(source_limits(settings), fresh=True)
     loaded = progress.step("records loaded", total=people)
 
     async def follow_the_lake() -> None:  # the shards write elsewhere: their commits tell

@@ -164,13 +164,15 @@ async def shard_pool(
 
 
 def _local_job_variables() -> dict[str, str]:
+    python = shlex.quote(sys.executable)
     return {
         # Local shards start in the parent's folder, so they read the same `.env`.
         "working_dir": str(Path.cwd()),
         # The engine straight away, from this interpreter: by default the worker first runs a
         # process that prepares a workspace for code it would pull (there is none), which
         # costs a Python start-up, 4 s on a busy 2-core machine, before each shard starts.
-        "command": f"{shlex.quote(sys.executable)} -m prefect.engine",
+        # The shard ends with its worker (`dataload.parent_death`), however the worker ends.
+        "command": f"{python} -m dataload.parent_death - {python} -m prefect.engine",
     }
 
 

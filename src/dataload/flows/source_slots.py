@@ -30,6 +30,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectNotFound
 
 from dataload.settings import Settings
 
@@ -81,10 +82,19 @@ def source_shares(settings: Settings, shards: int) -> list[dict[str, int]]:
     return [{source: split[index] for source, split in splits.items()} for index in range(shards)]
 
 
-async def ensure_source_limits(limits: Mapping[str, int]) -> None:
-    """Create each source's global concurrency limit with its total, or set it to it."""
+async def ensure_source_limits(limits: Mapping[str, int], *, fresh: bool = False) -> None:
+    """Create each source's global concurrency limit with its total, or set it to it.
+
+    `fresh`: drop what the limits hold first, for a caller that knows nobody holds their slots
+    by right (the person run holding the domain's writer lock: a killed run's shards hold
+    slots until their leases expire, and on a server without its services, never)."""
     async with get_client() as client:
         for source, total in limits.items():
+            if fresh:
+                try:
+                    await client.delete_global_concurrency_limit_by_name(limit_name(source))
+                except ObjectNotFound:
+                    pass
             await client.upsert_global_concurrency_limit_by_name(limit_name(source), total)
 
 

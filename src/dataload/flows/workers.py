@@ -8,7 +8,8 @@ every `poll_s` seconds (Prefect's default is 10 s: shards would wait that long t
 
 The workers inherit this process's environment (PREFECT_API_URL, POSTGRES_*, the sources'
 variables), run in a session of their own (a Ctrl-C in the terminal reaches us, and we stop
-them), and write to `log_path`, not to the terminal. They are stopped on leaving the context,
+them), end when this process dies however it dies (`dataload.parent_death`), and write to
+`log_path`, not to the terminal. They are stopped on leaving the context,
 whatever ended it; a worker that does not stop on SIGTERM within `stop_timeout_s` is killed.
 """
 
@@ -89,6 +90,8 @@ class LocalWorkers:
                     self.processes.append(
                         subprocess.Popen(
                             [
+                                # Ends with this process, even one killed without a word.
+                                *(sys.executable, "-m", "dataload.parent_death", str(os.getpid())),
                                 *(sys.executable, "-m", "prefect", "worker", "start"),
                                 *("--pool", self.pool, "--type", "process", *queue),
                                 *("--name", f"{self.pool}-{run}-{index}"),
