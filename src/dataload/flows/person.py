@@ -291,12 +291,12 @@ async def _load_in_shards(
     completed (ShardsFailed otherwise: the run then fails, and may be resumed)."""
     # This run holds the person writer lock: slots still held are a killed run's shards'.
     await ensure_source_limits(source_limits(settings), fresh=True)
-    loaded = progress.step("records loaded", total=people)
+    step = progress.step("records loaded", total=people)
 
     async def follow_the_lake() -> None:  # the shards write elsewhere: their commits tell
         while True:
             await asyncio.sleep(1)
-            loaded.count = await run.offered()
+            step.count = await run.offered()
 
     follower = asyncio.ensure_future(follow_the_lake())
     try:
@@ -308,16 +308,16 @@ async def _load_in_shards(
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
-    loaded.count = await run.offered()
-    loaded.finish()
+    step.count = await run.offered()
+    step.finish()
     total = PeopleLoaded()
     for shard in finished:
         try:
-            loaded: PeopleLoaded = await shard.state.aresult()
+            counts: PeopleLoaded = await shard.state.aresult()
         except Exception as exc:  # a result storage the workers do not share with us
             get_run_logger().warning("shard %d's counts are not readable: %s", shard.shard, exc)
             continue
-        for name, value in asdict(loaded).items():
+        for name, value in asdict(counts).items():
             setattr(total, name, getattr(total, name) + value)
     return total
 

@@ -23,6 +23,13 @@ listed (`list_keys`, for a listing that comes apart from the records) are marked
 a listed key was never loaded (the run ends partial) or the deletions would exceed the
 mass-deletion guard (it ends guarded); then nobody is deleted. `finish(complete=False)` and
 `fail()` never delete. Every way a run ends keeps the batches it committed.
+
+A failed or abandoned run also keeps the keys it saw, until the next run starts: one started
+with `resume=True` (within a freshness window) adopts them, so that `pending_keys()` are only
+the listed keys nobody loaded yet and its listing is the union of both. Other processes may
+load into a running run (`Lake.join_run`, the shards of a split run), each its own disjoint
+share of the pending keys; their batches are refused once the run's starter lost its lock, and
+only the starter finishes.
 """
 
 from __future__ import annotations
