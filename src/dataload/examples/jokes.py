@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -65,7 +64,6 @@ class Jokes(SourceClient):
         url: str,
         key: str,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = require_url(url, "JOKES_URL")
         self._http = SourceHttp(
@@ -77,7 +75,6 @@ class Jokes(SourceClient):
             timeout=timeouts(read=30.0),
             retry=retry or RetryPolicy(),
             max_connections=1,
-            transport=transport,
         )
 
     @classmethod

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import httpx
 from pydantic_settings import BaseSettings
 
 from dataload.settings import Settings
@@ -33,7 +32,6 @@ class PublicApi(SourceClient):
         *,
         url: str,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = require_url(url, self.url_variable)
         self._http = SourceHttp(
@@ -44,7 +42,6 @@ class PublicApi(SourceClient):
             timeout=timeouts(read=self.read_timeout_s),
             retry=retry or RetryPolicy(),
             max_connections=self.max_connections,
-            transport=transport,
         )
 
     @classmethod

@@ -21,7 +21,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,7 +54,6 @@ class SageExports(SourceClient):
         transactions_url: str,
         accounts_url: str,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.transactions_url = require_url(transactions_url, "SAGE_EXPORT_URL")
         self.accounts_url = require_url(accounts_url, "SAGE_ACCOUNTS_URL")
@@ -67,7 +65,6 @@ class SageExports(SourceClient):
             timeout=timeouts(read=120.0),
             retry=retry or RetryPolicy(),
             max_connections=2,
-            transport=transport,
         )
 
     @classmethod

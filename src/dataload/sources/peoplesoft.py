@@ -12,9 +12,10 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from dataload.settings import Settings
+from dataload.sources.auth import BasicAuth
 from dataload.sources.errors import SourceResponseError
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.redaction import endpoint
@@ -63,10 +64,9 @@ class PeopleSoft(SourceClient):
         base_url: str,
         user: str,
         password: str,
-        timeout: httpx.Timeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 10,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = require_url(base_url, "PEOPLE_SOFT_URL")
         self._http = SourceHttp(
@@ -74,12 +74,11 @@ class PeopleSoft(SourceClient):
             url_variable="PEOPLE_SOFT_URL (default derived from CS_ENV)",
             credential_variables="PEOPLE_SOFT_USER/PEOPLE_SOFT_PASS",
             concurrency_variable="DATALOAD_PSQUERY_CONCURRENCY",
-            auth=httpx.BasicAuth(user, password),
+            auth=BasicAuth(user, password),
             secrets=(password,),
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=max_connections,
-            transport=transport,
         )
 
     @classmethod

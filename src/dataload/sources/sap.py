@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import aiohttp
 
 from dataload.settings import Settings
 from dataload.sources.auth import ApiKeyAuth
@@ -31,9 +31,8 @@ class Sap(SourceClient):
         *,
         url: str,
         key: str,
-        timeout: httpx.Timeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = require_url(url, "SAP_URL")
         self._http = SourceHttp(
@@ -45,7 +44,6 @@ class Sap(SourceClient):
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=1,
-            transport=transport,
         )
 
     @classmethod

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import httpx
+import aiohttp
 
 from dataload.settings import Settings
 from dataload.sources.auth import ApiKeyAuth, ApiKeyScheme
@@ -103,10 +103,9 @@ class _SnapLogicTask(SourceClient):
         key: str,
         cs_env: str,
         auth_scheme: ApiKeyScheme = "x-api-key",
-        timeout: httpx.Timeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 8,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         prefix = f"SNAPLOGIC_{self.task.upper()}"
         self.url = require_url(url, f"{prefix}_URL")
@@ -121,7 +120,6 @@ class _SnapLogicTask(SourceClient):
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=max_connections,
-            transport=transport,
         )
 
     @classmethod

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from dataload.settings import Settings
+from dataload.sources.auth import BasicAuth
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.retry import RetryPolicy
 
@@ -36,9 +37,8 @@ class Vds(SourceClient):
         password: str,
         base_dn: str = DEFAULT_BASE_DN,
         page_size: int = PAGE_SIZE,
-        timeout: httpx.Timeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         # The DN is one path segment: its `=` and `,` are legal there and kept readable.
         self.url = f"{require_url(url, 'VDS_URL')}/adap/{quote(base_dn, safe='=,')}"
@@ -47,12 +47,11 @@ class Vds(SourceClient):
             source="VDS directory",
             url_variable="VDS_URL (and VDS_BASE_DN)",
             credential_variables="VDS_USERNAME/VDS_PASSWORD",
-            auth=httpx.BasicAuth(username, password),
+            auth=BasicAuth(username, password),
             secrets=(password,),
             timeout=timeout or timeouts(read=DEFAULT_READ_TIMEOUT),
             retry=retry or RetryPolicy(),
             max_connections=2,
-            transport=transport,
         )
 
     @classmethod
