@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import ssl
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,9 +180,10 @@ class SourceHttp:
                 connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=_tls_context()),
                 timeout=self._timeout,
                 headers=self._headers,
-                # As httpx did: proxies from HTTP(S)_PROXY/NO_PROXY, cookies kept for the run.
-                trust_env=True,
-                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                # aiohttp's trust_env would look up proxies and ~/.netrc in a thread on every
+                # request; proxies are found once per host instead (`_env_proxy`).
+                trust_env=False,
+                cookie_jar=aiohttp.CookieJar(unsafe=True),  # kept for the run, as httpx did
             )
         return self._session
 
@@ -227,7 +229,9 @@ class SourceHttp:
             partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
             try:
                 session = self._open_session()
-                async with session.get(_wire_url(url), allow_redirects=False) as response:
+                wire_url = _wire_url(url)
+                proxy = _env_proxy(wire_url.scheme, wire_url.host)
+                async with session.get(wire_url, allow_redirects=False, proxy=proxy) as response:
                     self.stats.by_status[response.status] += 1
                     if response.status >= 300:
                         answer = await _read(response)
@@ -283,7 +287,12 @@ class SourceHttp:
         started = asyncio.get_running_loop().time()
         try:
             async with session.request(
-                method, wire_url, data=data, headers=headers, allow_redirects=False
+                method,
+                wire_url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                proxy=_env_proxy(wire_url.scheme, wire_url.host),
             ) as response:
                 answer = await _read(response)
         except _TRANSPORT_ERRORS as exc:
@@ -442,6 +451,17 @@ def _wire_url(url: str, params: dict[str, str] | None = None) -> URL:
     if params:
         url = str(httpx.URL(url).copy_merge_params(params))
     return URL(url, encoded=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _env_proxy(scheme: str, host: str | None) -> str | None:
+    """The proxy HTTP_PROXY / HTTPS_PROXY / ALL_PROXY name for this host, unless NO_PROXY
+    exempts it (the environment httpx honoured)."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or (host and urllib.request.proxy_bypass(host)):
+        return None
+    return proxy
 
 
 async def _read(response: aiohttp.ClientResponse) -> Answer:
