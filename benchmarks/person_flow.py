@@ -2,6 +2,7 @@
 bound, peak memory, and Prefect's own share of the wall time.
 
     uv run python benchmarks/person_flow.py                        # N = 10,000 and 100,000
+    uv run python benchmarks/person_flow.py --people 10000 100000 200000 --latency-ms 50
     uv run python benchmarks/person_flow.py --people 2000 --latency-ms 20
 
 Each size runs the real flow (a Prefect flow run) in a fresh child process, so that its peak
@@ -20,6 +21,10 @@ machine's HTTP client reaches on the flow's dominant stage.
 Prefect's overhead: the flow run's wall time minus the time spent in the flow's own body
 (measured inside it), plus the task runs (two: gather ids, load people) at the cost of an
 empty task measured in the same process.
+
+Memory: the flow process's peak RSS per size (flat from 10,000 to 200,000 people is the goal),
+and the sandbox process's, with the CPU each spent per id (the flow's over the flow run; the
+sandbox's over the flow and the bare client's run): the sandbox must not be what bounds the flow.
 """
 
 from __future__ import annotations
@@ -94,12 +99,23 @@ async def create_database(name: str, drop: bool = False) -> None:
         await conn.close()
 
 
+def process_figures(pid: int) -> tuple[float, float]:
+    """(CPU seconds so far, peak RSS in MB) of a running process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    return cpu, int(peak.split()[1]) / 1024
+
+
 def measure(people: int, latency_ms: float) -> dict[str, float]:
     """One size, in a child process against a sandbox process; the child's figures."""
     sandbox, url = start_sandbox(people, latency_ms)
     database = f"dataload_bench_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, **sandbox_environment(url), "POSTGRES_DB": database}
     asyncio.run(create_database(database))
+    sandbox_cpu_before, _ = process_figures(sandbox.pid)
     try:
         child = subprocess.run(
             [sys.executable, str(HERE), "--child"],
@@ -110,7 +126,12 @@ def measure(people: int, latency_ms: float) -> dict[str, float]:
         )
         if child.returncode != 0:
             raise RuntimeError(f"the flow failed:\n{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
-        return json.loads(child.stdout.strip().splitlines()[-1])
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        sandbox_cpu, sandbox_peak = process_figures(sandbox.pid)
+        return figures | {
+            "sandbox_cpu_s": sandbox_cpu - sandbox_cpu_before,
+            "sandbox_peak_rss_mb": sandbox_peak,
+        }
     finally:
         sandbox.terminate()
         sandbox.wait(30)
@@ -170,14 +191,15 @@ def child() -> None:
 
     async def measured() -> dict[str, float]:
         # One event loop for everything: Prefect's clients belong to the loop that made them.
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = await timed()
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return {
             "people": report.fetched["unique people"],
             "status": report.status,
             "wall_s": wall,
+            "cpu_s": cpu,
             "body_s": body["s"],
             "task_overhead_s": 2 * await empty_tasks(20),
             "bare_queries_s": await bare_queries(),
@@ -194,7 +216,7 @@ def child() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -226,16 +248,20 @@ def main() -> None:
     print(f"\nperson flow, sandbox latency {args.latency_ms:g} ms per call")
     header = (
         f"{'people':>8} {'ids':>8} {'bound s':>8} {'wall s':>8} {'wall/bound':>10} "
-        f"{'bare client s':>13} {'wall/bare':>9} "
-        f"{'prefect s':>9} {'prefect %':>9} {'rss before MB':>13} {'peak rss MB':>11}"
+        f"{'bare s':>7} {'bare/bound':>10} {'wall/bare':>9} {'prefect %':>9} "
+        f"{'CPU ms/id':>9} {'rss before MB':>13} {'peak rss MB':>11} "
+        f"{'sandbox CPU ms/id':>17} {'sandbox rss MB':>14}"
     )
     print(header)
     for people, f, bound, prefect in rows:
+        ids = f["people"]
         print(
-            f"{people:>8,} {f['people']:>8,} {bound:>8.1f} {f['wall_s']:>8.1f} "
-            f"{f['wall_s'] / bound:>10.2f} {f['bare_queries_s']:>13.1f} "
-            f"{f['wall_s'] / f['bare_queries_s']:>9.2f} {prefect:>9.2f} {100 * prefect / f['wall_s']:>8.1f}% "
-            f"{f['rss_before_mb']:>13.0f} {f['peak_rss_mb']:>11.0f}"
+            f"{people:>8,} {ids:>8,} {bound:>8.1f} {f['wall_s']:>8.1f} "
+            f"{f['wall_s'] / bound:>10.3f} {f['bare_queries_s']:>7.1f} "
+            f"{f['bare_queries_s'] / bound:>10.3f} {f['wall_s'] / f['bare_queries_s']:>9.3f} "
+            f"{100 * prefect / f['wall_s']:>8.1f}% {1000 * f['cpu_s'] / ids:>9.2f} "
+            f"{f['rss_before_mb']:>13.0f} {f['peak_rss_mb']:>11.0f} "
+            f"{1000 * f['sandbox_cpu_s'] / ids:>17.2f} {f['sandbox_peak_rss_mb']:>14.0f}"
         )
     if len(rows) > 1:
         first, last = rows[0][1], rows[-1][1]
