@@ -199,14 +199,17 @@ class SourceHttp:
         source: str | None = None,
         params: dict[str, str] | None = None,
         json_body: Any = None,
+        large: bool = False,
     ) -> Any:
         """Send one call (with retries) and return its decoded JSON body.
 
         `source` overrides the system's name in messages for this call (e.g. naming the query).
+        A `large` answer (megabytes) is decoded in a worker thread: decoding it on the event
+        loop would hold up every other call of the process for tens of milliseconds.
         """
         label = source or self.source
         return await retrying(
-            lambda: self._send_once(method, url, label, params, json_body),
+            lambda: self._send_once(method, url, label, params, json_body, large),
             self.retry,
             budget=self._budget,
             on_retry=self._on_retry,
@@ -261,7 +264,13 @@ class SourceHttp:
         )
 
     async def _send_once(
-        self, method: str, url: str, label: str, params: dict[str, str] | None, json_body: Any
+        self,
+        method: str,
+        url: str,
+        label: str,
+        params: dict[str, str] | None,
+        json_body: Any,
+        large: bool,
     ) -> Any:
         # The slot is taken per attempt (not held while backing off), and the auth check comes
         # after it: calls queued behind a 401 must not send their own.
@@ -269,13 +278,19 @@ class SourceHttp:
             if self._auth_failure is not None:
                 raise copy.copy(self._auth_failure)
             try:
-                return await self._exchange(method, url, label, params, json_body)
+                return await self._exchange(method, url, label, params, json_body, large)
             except SourceAuthError as error:
                 self._auth_failure = error
                 raise
 
     async def _exchange(
-        self, method: str, url: str, label: str, params: dict[str, str] | None, json_body: Any
+        self,
+        method: str,
+        url: str,
+        label: str,
+        params: dict[str, str] | None,
+        json_body: Any,
+        large: bool,
     ) -> Any:
         self.stats.requests += 1
         session = self._open_session()
@@ -309,6 +324,8 @@ class SourceHttp:
             )
         if status >= 300:
             raise self._status_error(answer, label, url)
+        if large:
+            return await asyncio.to_thread(self._decode, answer, label, url)
         return self._decode(answer, label, url)
 
     def _transport_error(self, exc: BaseException, label: str, url: str) -> SourceError:

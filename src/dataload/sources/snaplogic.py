@@ -7,6 +7,7 @@ honours its Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -48,10 +49,12 @@ def is_sensitive_field(name: str) -> bool:
 
 
 def _learn(names: set[str]) -> None:
+    # Judged before known: answers are sanitised in worker threads, and a thread that finds a
+    # name known must find it among the sensitive ones if it is.
+    _SENSITIVE_SEEN.update([name for name in names if is_sensitive_field(name)])
     if len(_KNOWN_NAMES) > _KNOWN_LIMIT:
         _KNOWN_NAMES.clear()
     _KNOWN_NAMES.update(names)
-    _SENSITIVE_SEEN.update(name for name in names if is_sensitive_field(name))
 
 
 def strip_sensitive(value: Any) -> None:
@@ -215,7 +218,13 @@ class SnapLogicPersons(_SnapLogicTask):
             self.url,
             params={"objects": PERSON_OBJECTS, "csEnv": self.cs_env},
             json_body={"uidCarTerm": json.dumps(uid_car_term_rows, separators=(",", ":"))},
+            large=True,
         )
+        # Sanitising a thousand documents takes a CPU-bound while: off the event loop too.
+        return await asyncio.to_thread(self._sanitised, body)
+
+    def _sanitised(self, body: Any) -> PersonBatch:
+        """The documents of an answer without sensitive fields; empty ones dropped, counted."""
         if not isinstance(body, list):
             raise self._http.shape_error(self.url, "answered JSON that is not an array")
         records = []
