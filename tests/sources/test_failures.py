@@ -202,6 +202,24 @@ async def test_malformed_json_is_retried_as_transient(scripted: ScriptedServer):
     assert len(scripted.received) == 2
 
 
+async def test_large_answers_decoded_off_the_loop_keep_the_same_failures(scripted: ScriptedServer):
+    # Person answers are decoded in a worker thread: a cut body is still retried, and a login
+    # page is still an authentication failure that stops the client's further calls.
+    scripted.reset(
+        Step(200, body='[{"personid": "U1", "ss'),
+        Step(json=[{"personid": "U1", "ssn": "1"}]),
+        Step(200, body="<html>sign in</html>", headers={"content-type": "text/html"}),
+    )
+    async with persons(scripted.base_url) as api:
+        batch = await api.persons([{"CAMPUS_ID": "U1"}])
+        assert batch.records == [{"personid": "U1"}]
+        with pytest.raises(SourceAuthError, match="HTML page"):
+            await api.persons([{"CAMPUS_ID": "U1"}])
+        with pytest.raises(SourceAuthError):
+            await api.persons([{"CAMPUS_ID": "U1"}])
+    assert len(scripted.received) == 3
+
+
 async def test_persistently_malformed_json_fails_after_bounded_retries(scripted: ScriptedServer):
     scripted.reset(default=Step(200, body="[{"))
     async with Sap(url=f"{scripted.base_url}/sap", key=SECRET, retry=FAST_RETRY) as sap:
