@@ -38,6 +38,7 @@ __all__ = [
     "PrefectServerError",
     "free_port",
     "port_is_free",
+    "signal_group",
     "use_prefect_api",
 ]
 
@@ -160,11 +161,11 @@ class PrefectServer:
         """Stop the server and every process it started (its whole session)."""
         if self.process is None or self.process.poll() is not None:
             return
-        _signal_group(self.process.pid, signal.SIGTERM)
+        signal_group(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
+            signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout)
 
     @staticmethod
@@ -174,14 +175,14 @@ class PrefectServer:
         pid = int(state["pid"])  # type: ignore[call-overload]
         if not _is_prefect_server(pid):
             return False
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         # Done when every process of its session has exited, not only the first one: a
         # command that follows (`server start`, a test) must find the port and the files free.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.2)
         if _group_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         return True
 
     def _log_tail(self, lines: int = 15) -> str:
@@ -203,12 +204,13 @@ class PrefectServer:
         self.stop()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # The server runs in a session of its own whose group id is its pid: signalling the group
-    # reaches the processes it started too, and nothing else.
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group led by `pid`, if it still exists. A child started in a session
+    of its own leads a group whose id is its pid: signalling the group reaches the processes it
+    started too, and nothing else."""
     try:
         os.killpg(pid, sig)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 

@@ -31,6 +31,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.workers.process import ProcessWorker
 
+from dataload.prefect_server import signal_group
+
 __all__ = ["LOCAL_POOL", "LocalWorkers", "WorkerStartError", "ensure_process_pool"]
 
 #: The process pool used when no work pool is configured.
@@ -125,17 +127,17 @@ class LocalWorkers:
         # still the worker's children, and stopped with it.
         flow_runs = [child for p in self.processes for child in _children(p.pid)]
         for pid in [p.pid for p in self.processes] + flow_runs:
-            _signal_group(pid, signal.SIGTERM)
+            signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s
         for process in self.processes:
             try:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
-            _signal_group(process.pid, signal.SIGKILL)  # what is left of its session
+            signal_group(process.pid, signal.SIGKILL)  # what is left of its session
         for pid in flow_runs:
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
         self.processes.clear()
 
     def __enter__(self) -> Self:
@@ -149,13 +151,6 @@ class LocalWorkers:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _children(pid: int) -> list[int]:
