@@ -71,6 +71,20 @@ def main() -> None:
         where = f" (traceback in {path})" if path else ""
         typer.secho(f"error: {text}{where}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+    finally:
+        _forget_handled_interrupts()
+
+
+def _forget_handled_interrupts() -> None:
+    """Let an exit code a command chose after Ctrl-C stand.
+
+    CPython remembers a KeyboardInterrupt that left code run by a string `exec` (dataclasses,
+    among others, build their methods so while a module is imported), even when a caller caught it;
+    under `python -m` it then ends the process by SIGINT instead of with the exit code. Every
+    string `exec` forgets that at its start, so one that does nothing clears it. An interrupt that
+    nothing caught still ends the process by SIGINT: it leaves `main` after this has run.
+    """
+    exec("pass")
 
 
 # --- db ------------------------------------------------------------------------------------
