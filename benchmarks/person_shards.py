@@ -68,11 +68,15 @@ class Tree:
 
 
 def server_cpu_s() -> float:
-    """CPU seconds spent so far by the PostgreSQL server's processes."""
+    """CPU seconds spent so far by the PostgreSQL server's processes, those that ended included.
+
+    A backend lives as long as its connection: the ones a run opened are gone when it is measured
+    after. Their CPU is in the postmaster's children times once it has reaped them."""
     total = 0.0
     for process in psutil.process_iter(["name", "cpu_times"]):
-        if process.info["name"] in ("postgres", "postmaster") and process.info["cpu_times"]:
-            total += process.info["cpu_times"].user + process.info["cpu_times"].system
+        times = process.info["cpu_times"]
+        if process.info["name"] in ("postgres", "postmaster") and times:
+            total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
