@@ -150,6 +150,25 @@ async def test_fixed_latency_delays_only_the_endpoint_it_is_set_on(client, confi
     assert slow >= 0.15 > fast
 
 
+async def test_the_latency_is_the_time_to_the_answer_its_preparation_included():
+    from starlette.responses import Response
+
+    from dataload.sandbox.config import SandboxConfig
+    from dataload.sandbox.gate import Gate
+    from dataload.sandbox.systems import SAP
+
+    gate = Gate(SandboxConfig(latency=Latency(ms=400)))
+
+    async def slow_answer() -> Response:  # a large answer the sandbox takes 0.3 s to build
+        await asyncio.sleep(0.3)
+        return Response("{}")
+
+    started = time.perf_counter()
+    await gate("sap.employees", SAP, authorized=True, answer=slow_answer)
+    # 0.4 s as configured, not 0.4 s of waiting and then 0.3 s of building.
+    assert 0.4 <= time.perf_counter() - started < 0.6
+
+
 def test_latency_parses_fixed_uniform_and_exponential_and_refuses_nonsense():
     import random
 
