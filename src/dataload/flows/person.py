@@ -62,7 +62,7 @@ from dataload.lake.db import create_pool
 from dataload.settings import Settings
 from dataload.sources import PeopleSoft, Sap, SnapLogicPersons, Vds
 
-__all__ = ["PeopleLoaded", "PersonIds", "person_raw_flow", "person_shard_flow"]
+__all__ = ["PeopleFeed", "PeopleLoaded", "PersonIds", "person_raw_flow", "person_shard_flow"]
 
 Rows = list[dict[str, Any]]
 #: Times the people SnapLogic left out of an answer are asked for again.
@@ -73,10 +73,62 @@ DOCUMENT_BUFFER = 2
 
 @dataclass(frozen=True)
 class PersonIds:
-    """The people to load: every id source's answer, merged in order, without duplicates."""
+    """The people to load: every id source's answer, merged in the order they came, without
+    duplicates."""
 
     ids: list[str]
     per_source: dict[str, int]
+
+
+class PeopleFeed:
+    """The ids the PeopleSoft stage queries, each once, taken while the id sources are still
+    being read: the queries start on the first source's answer, not after the slowest (VDS
+    pages through its directory 200 people a call)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self._seen: set[str] | None = set()
+        self._taken = 0
+        self._arrived = asyncio.Event()
+
+    @classmethod
+    def of(cls, ids: list[str]) -> PeopleFeed:
+        """A feed of ids known in full (a resumed run's, a shard's)."""
+        feed = cls()
+        feed.ids = ids
+        feed.close()
+        return feed
+
+    @property
+    def complete(self) -> bool:
+        """Every id source has answered: no more ids will come."""
+        return self._seen is None
+
+    def add(self, ids: list[str]) -> None:
+        assert self._seen is not None, "the feed is complete"
+        new = [buid for buid in ids if buid not in self._seen]
+        self._seen.update(new)
+        self.ids += new
+        self._arrived.set()
+
+    def close(self) -> None:
+        self._seen = None
+        self._arrived.set()
+
+    async def take(self) -> str | None:
+        """The next id to query; None once every id was taken and the feed is complete."""
+        while self._taken == len(self.ids):
+            if self.complete:
+                return None
+            self._arrived.clear()
+            await self._arrived.wait()
+        self._taken += 1
+        return self.ids[self._taken - 1]
+
+    async def completed(self) -> None:
+        while not self.complete:
+            self._arrived.clear()
+            await self._arrived.wait()
 
 
 @dataclass
@@ -96,52 +148,69 @@ class PeopleLoaded:
 
 @task(name="gather-person-ids", retries=0, cache_policy=NO_CACHE)
 async def gather_person_ids(
-    peoplesoft: PeopleSoft, sap: Sap, vds: Vds, step: Step | None = None
+    peoplesoft: PeopleSoft,
+    sap: Sap,
+    vds: Vds,
+    step: Step | None = None,
+    feed: PeopleFeed | None = None,
 ) -> PersonIds:
-    """Student, active employee, faculty and staff ids, de-duplicated."""
+    """Student, active employee, faculty and staff ids, de-duplicated; each source's are added
+    to `feed` as soon as it answered, and the feed is complete when all have."""
     step = step or Step("ids listed")
+    feed = feed or PeopleFeed()
 
-    async def counted(ids: Awaitable[list[str]]) -> list[str]:
+    async def fed(ids: Awaitable[list[str]]) -> int:
         answer = await ids
+        feed.add(answer)
         step.add(len(answer))
-        return answer
+        return len(answer)
 
-    answers = await gather_all(
-        counted(peoplesoft.student_ids()),
-        counted(sap.active_employee_ids()),
-        counted(vds.person_ids("faculty")),
-        counted(vds.person_ids("staff")),
+    counts = await gather_all(
+        fed(peoplesoft.student_ids()),
+        fed(sap.active_employee_ids()),
+        fed(vds.person_ids("faculty")),
+        fed(vds.person_ids("staff")),
     )
+    feed.close()
     step.finish()
     names = ("PeopleSoft students", "SAP active employees", "VDS faculty", "VDS staff")
-    unique = list(dict.fromkeys(buid for ids in answers for buid in ids))
-    return PersonIds(unique, {name: len(ids) for name, ids in zip(names, answers, strict=True)})
+    return PersonIds(feed.ids, dict(zip(names, counts, strict=True)))
 
 
 @task(name="load-people", retries=0, cache_policy=NO_CACHE)
 async def load_people(
-    ids: list[str],
+    feed: PeopleFeed,
     peoplesoft: PeopleSoft,
     snaplogic: SnapLogicPersons,
     run: LoadRun,
     settings: Settings,
     progress: RunProgress | None = None,
+    listed: asyncio.Event | None = None,
 ) -> PeopleLoaded:
-    """Stream every id through PeopleSoft, SnapLogic and into the lake."""
-    stats = PeopleLoaded(people=len(ids))
+    """Stream every id of `feed` through PeopleSoft, SnapLogic and into the lake. With `listed`,
+    the lake is written only once it is set: the run's listing is declared first."""
+    stats = PeopleLoaded()
     progress = progress or RunProgress("person")
     steps = [
-        progress.step("people queried", total=len(ids), reader=lambda: stats.queried),
-        progress.step("documents fetched", total=len(ids), reader=lambda: stats.documents),
-        progress.step("records loaded", total=len(ids), reader=lambda: stats.loaded),
+        progress.step("people queried", reader=lambda: stats.queried),
+        progress.step("documents fetched", reader=lambda: stats.documents),
+        progress.step("records loaded", reader=lambda: stats.loaded),
     ]
+
+    async def count_people() -> None:
+        await feed.completed()
+        stats.people = len(feed.ids)
+        for step in steps:
+            step.total = stats.people
+
     rows_out, rows_in = anyio.create_memory_object_stream[Rows](settings.snaplogic_concurrency)
     docs_out, docs_in = anyio.create_memory_object_stream[Rows](DOCUMENT_BUFFER)
     try:
         async with anyio.create_task_group() as group:
+            group.start_soon(count_people)
             group.start_soon(
                 _query_student_terms,
-                ids,
+                feed,
                 peoplesoft,
                 rows_out,
                 settings.person_batch_size,
@@ -156,7 +225,9 @@ async def load_people(
                 settings.snaplogic_concurrency,
                 stats,
             )
-            group.start_soon(_write_documents, run, docs_in, settings.lake_batch_size, stats)
+            group.start_soon(
+                _write_documents, run, docs_in, settings.lake_batch_size, stats, listed
+            )
     except BaseExceptionGroup as group_error:
         raise first_error(group_error) from None
     for step in steps:
@@ -165,7 +236,7 @@ async def load_people(
 
 
 async def _query_student_terms(
-    ids: list[str],
+    feed: PeopleFeed,
     peoplesoft: PeopleSoft,
     out: MemoryObjectSendStream[Rows],
     batch_size: int,
@@ -177,13 +248,12 @@ async def _query_student_terms(
     A person without rows (no student record: an employee, say) is sent as one row with their
     id alone, as the SnapLogic person task expects.
     """
-    pending = iter(ids)
     batch: Rows = []
     people_in_batch = 0
 
     async def worker() -> None:
         nonlocal batch, people_in_batch
-        for buid in pending:  # one shared iterator: each id is taken by one worker
+        while (buid := await feed.take()) is not None:  # each id is taken by one worker
             rows = await peoplesoft.uid_car_term(buid)
             stats.queried += 1
             if not rows:
@@ -247,11 +317,18 @@ async def _person_documents(snaplogic: SnapLogicPersons, rows: Rows, stats: Peop
 
 
 async def _write_documents(
-    run: LoadRun, docs_in: MemoryObjectReceiveStream[Rows], batch_size: int, stats: PeopleLoaded
+    run: LoadRun,
+    docs_in: MemoryObjectReceiveStream[Rows],
+    batch_size: int,
+    stats: PeopleLoaded,
+    listed: asyncio.Event | None,
 ) -> None:
-    """Stage 3: the documents into the lake, one batch (one transaction) at a time."""
+    """Stage 3: the documents into the lake, one batch (one transaction) at a time, once the
+    run's listing is declared."""
     logger = get_run_logger()
     async with docs_in:
+        if listed is not None:
+            await listed.wait()
         async for documents in docs_in:
             for batch in batched(documents, batch_size):
                 await run.load(batch)
@@ -265,16 +342,34 @@ async def _write_documents(
             )
 
 
-async def _people_to_load(run: LoadRun, listed: list[str], resume: bool) -> list[str]:
+async def _list_while_loading(
+    session: LoadSession, peoplesoft: PeopleSoft, sap: Sap, vds: Vds, snaplogic: SnapLogicPersons
+) -> tuple[PersonIds, PeopleLoaded]:
+    """Everyone listed and loaded at once: the PeopleSoft queries start on the first id
+    source's answer, and the lake is written once the whole listing is declared."""
+    feed, listed = PeopleFeed(), asyncio.Event()
+
+    async def list_everyone() -> PersonIds:
+        step = session.progress.step("ids listed")
+        ids = await gather_person_ids(peoplesoft, sap, vds, step, feed)
+        await session.run.list_keys(ids.ids)
+        listed.set()
+        return ids
+
+    loading = load_people(
+        feed, peoplesoft, snaplogic, session.run, session.settings, session.progress, listed
+    )
+    ids, people = await gather_all(list_everyone(), loading)
+    return ids, people
+
+
+async def _people_to_load(run: LoadRun, listed: list[str]) -> list[str]:
     """Everyone listed; for a run that resumed another, those it has not loaded yet (its listing
     is the union of both runs')."""
-    logger = get_run_logger()
     if run.resumed_from is None:
-        if resume:
-            logger.info("nothing to resume (no failed person run within the window): a full run")
         return listed
     pending = await run.pending_keys()
-    logger.info(
+    get_run_logger().info(
         "resuming person run %s: %d people it loaded are not asked for again, %d to go",
         run.resumed_from,
         run.carried,
@@ -352,7 +447,7 @@ async def person_shard_flow(run_id: int, shard: int, shards: int) -> PeopleLoade
             PeopleSoft.from_settings(settings) as peoplesoft,
             SnapLogicPersons.from_settings(settings) as snaplogic,
         ):
-            return await load_people(ids, peoplesoft, snaplogic, run, settings)
+            return await load_people(PeopleFeed.of(ids), peoplesoft, snaplogic, run, settings)
     finally:
         await pool.close()
 
@@ -381,19 +476,32 @@ async def person_raw_flow(
         sap = await session.client(Sap)
         vds = await session.client(Vds)
         snaplogic = await session.client(SnapLogicPersons)
-        ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids listed"))
+        run = session.run
+        if resume and run.resumed_from is None:
+            get_run_logger().info(
+                "nothing to resume (no failed person run within the window): a full run"
+            )
+        if shards == 1 and run.resumed_from is None:
+            ids, people = await _list_while_loading(session, peoplesoft, sap, vds, snaplogic)
+        else:  # the people still to load are known only once everyone is listed
+            ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids listed"))
+            await run.list_keys(ids.ids)
+            to_load = await _people_to_load(run, ids.ids)
+            if shards > 1:
+                people = await _load_in_shards(
+                    run, len(to_load), shards, session.settings, session.progress
+                )
+            else:
+                people = await load_people(
+                    PeopleFeed.of(to_load),
+                    peoplesoft,
+                    snaplogic,
+                    run,
+                    session.settings,
+                    session.progress,
+                )
         for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
             session.note(name, count)
-        await session.run.list_keys(ids.ids)
-        to_load = await _people_to_load(session.run, ids.ids, resume)
-        if shards > 1:
-            people = await _load_in_shards(
-                session.run, len(to_load), shards, session.settings, session.progress
-            )
-        else:
-            people = await load_people(
-                to_load, peoplesoft, snaplogic, session.run, settings, session.progress
-            )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
         session.note("people asked for again", people.asked_again)
