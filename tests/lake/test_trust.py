@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from dataload.lake import Lake, LakeError, WriterBusy
+from dataload.lake.load import _LIST_CHUNK
 
 from .people import person
 
@@ -62,6 +63,19 @@ async def test_a_complete_listing_deletes_only_keys_nobody_lists(lake: Lake, con
     assert (summary.status, summary.deleted, summary.listed) == ("complete", 1, 39)
     assert "U00000040" not in await live(conn)
     assert summary.outcome == "stored 0 new and 0 changed records, deleted 1"
+
+
+async def test_a_listing_of_several_chunks_is_declared_whole_from_any_iterable(lake: Lake):
+    run = await lake.start_run("person")
+    listing = (f"U{n:08d}" for n in range(1, 2 * _LIST_CHUNK + 2))  # two chunks and one key
+
+    assert await run.list_keys(listing) == 2 * _LIST_CHUNK + 1
+    summary = await run.finish(complete=True)  # nobody loaded: everyone listed is missing
+
+    assert (summary.status, summary.listed, summary.missing) == (
+        "partial",
+        *[2 * _LIST_CHUNK + 1] * 2,
+    )
 
 
 async def test_the_missing_are_counted_even_when_some_records_came_unlisted(lake: Lake, conn):

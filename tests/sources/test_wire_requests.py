@@ -19,6 +19,7 @@ from dataload.sources import (
     Sap,
     SnapLogicCourses,
     SnapLogicPersons,
+    SourceMalformedResponse,
     SourceResponseError,
     Vds,
 )
@@ -115,6 +116,23 @@ async def test_student_ids_are_deduplicated_in_first_seen_order(scripted: Script
     async with PeopleSoft.from_settings(settings(scripted.base_url), retry=FAST_RETRY) as ps:
         assert await ps.student_ids() == ["U3", "U1", "U2"]
     assert scripted.received[0].path == PS_PATH.format("BU_PARM_0216_QRY")
+
+
+async def test_a_student_row_without_campus_id_is_refused_however_the_list_is_decoded(
+    scripted: ScriptedServer,
+):
+    rows = [{"attr:rownumber": 1, "A.CAMPUS_ID": "U1"}, {"attr:rownumber": 2, "EMPLID": "7"}]
+    scripted.reset(Step(json=ps_body(rows)))
+    async with PeopleSoft.from_settings(settings(scripted.base_url), retry=FAST_RETRY) as ps:
+        with pytest.raises(SourceResponseError, match="a row without CAMPUS_ID"):
+            await ps.student_ids()
+
+
+async def test_an_id_list_that_is_not_utf8_is_malformed_not_a_crash(scripted: ScriptedServer):
+    scripted.reset(default=Step(200, body=b'{"ET_EMP_LIST": [{"BUID": "U\xff"}]}'))
+    async with Sap(url=f"{scripted.base_url}/sap", key="k", retry=FAST_RETRY) as sap:
+        with pytest.raises(SourceMalformedResponse, match="not valid JSON"):
+            await sap.active_employee_ids()
 
 
 async def test_terms_come_from_bu_term_qry(scripted: ScriptedServer):

@@ -45,6 +45,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from dataload.flows.concurrency import first_error, gather_all
+from dataload.flows.memory import release_freed_memory
 from dataload.flows.progress import RunProgress, Step
 from dataload.flows.report import LoadReport, run_name
 from dataload.flows.secrets import resolve_secret_blocks
@@ -161,6 +162,7 @@ async def gather_person_ids(
 
     async def fed(ids: Awaitable[list[str]]) -> int:
         answer = await ids
+        release_freed_memory()  # what decoding a large answer took is not needed again
         feed.add(answer)
         step.add(len(answer))
         return len(answer)

@@ -35,6 +35,7 @@ only the starter finishes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -338,16 +339,22 @@ class LoadRun:
         person ids of PeopleSoft, SAP and VDS): a listed key the run never loads is missing, so
         the run ends partial and deletes nobody. A key is a tuple of the key columns' values, or
         the value alone for a one-column key. Returns how many keys were declared."""
-        rows = [list(k) if isinstance(k, tuple | list) else [k] for k in keys]
+        keys = iter(keys)
         declared = 0
         try:
-            for start in range(0, max(len(rows), 1), _LIST_CHUNK):
+            while True:  # a chunk at a time: a large listing is never copied whole
+                rows = [
+                    list(k) if isinstance(k, tuple | list) else [k]
+                    for k in itertools.islice(keys, _LIST_CHUNK)
+                ]
                 async with self._pool.acquire() as conn:
                     declared += await conn.fetchval(
                         "SELECT lake.list_keys($1, $2::jsonb)",
                         self.run_id,
-                        orjson.dumps(rows[start : start + _LIST_CHUNK]).decode(),
+                        orjson.dumps(rows).decode(),
                     )
+                if len(rows) < _LIST_CHUNK:
+                    break
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
                 f"declaring the listing of {self.domain.name} run {self.run_id} failed: {exc}"

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 import logging
 import os
 import socket
 import ssl
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +134,14 @@ class Answer:
     content: bytes
 
 
+@dataclass(frozen=True)
+class _Decoding:
+    """How one call's answer is decoded (see `SourceHttp.request_json`)."""
+
+    large: bool = False
+    each_object: Callable[[dict[str, Any]], Any] | None = None
+
+
 class SourceHttp:
     """One source system's connection pool plus the rules for turning answers into JSON or errors.
 
@@ -200,16 +210,20 @@ class SourceHttp:
         params: dict[str, str] | None = None,
         json_body: Any = None,
         large: bool = False,
+        each_object: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Any:
         """Send one call (with retries) and return its decoded JSON body.
 
         `source` overrides the system's name in messages for this call (e.g. naming the query).
         A `large` answer (megabytes) is decoded in a worker thread: decoding it on the event
         loop would hold up every other call of the process for tens of milliseconds.
+        `each_object` replaces every JSON object as soon as it is decoded, innermost first: of a
+        list of a hundred thousand rows only what it keeps of each is ever held at once.
         """
         label = source or self.source
+        decoding = _Decoding(large, each_object)
         return await retrying(
-            lambda: self._send_once(method, url, label, params, json_body, large),
+            lambda: self._send_once(method, url, label, params, json_body, decoding),
             self.retry,
             budget=self._budget,
             on_retry=self._on_retry,
@@ -270,7 +284,7 @@ class SourceHttp:
         label: str,
         params: dict[str, str] | None,
         json_body: Any,
-        large: bool,
+        decoding: _Decoding,
     ) -> Any:
         # The slot is taken per attempt (not held while backing off), and the auth check comes
         # after it: calls queued behind a 401 must not send their own.
@@ -278,7 +292,7 @@ class SourceHttp:
             if self._auth_failure is not None:
                 raise copy.copy(self._auth_failure)
             try:
-                return await self._exchange(method, url, label, params, json_body, large)
+                return await self._exchange(method, url, label, params, json_body, decoding)
             except SourceAuthError as error:
                 self._auth_failure = error
                 raise
@@ -290,7 +304,7 @@ class SourceHttp:
         label: str,
         params: dict[str, str] | None,
         json_body: Any,
-        large: bool,
+        decoding: _Decoding,
     ) -> Any:
         self.stats.requests += 1
         session = self._open_session()
@@ -324,9 +338,9 @@ class SourceHttp:
             )
         if status >= 300:
             raise self._status_error(answer, label, url)
-        if large:
-            return await asyncio.to_thread(self._decode, answer, label, url)
-        return self._decode(answer, label, url)
+        if decoding.large:
+            return await asyncio.to_thread(self._decode, answer, label, url, decoding.each_object)
+        return self._decode(answer, label, url, decoding.each_object)
 
     def _transport_error(self, exc: BaseException, label: str, url: str) -> SourceError:
         """A connection that failed or timed out, as the error to raise (counted)."""
@@ -431,7 +445,13 @@ class SourceHttp:
             **where,
         )
 
-    def _decode(self, response: Answer, label: str, url: str) -> Any:
+    def _decode(
+        self,
+        response: Answer,
+        label: str,
+        url: str,
+        each_object: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
         body = response.content
         content_type = response.headers.get("Content-Type", "")
         if content_type.startswith("text/html") or _first_byte(body) == b"<":
@@ -445,8 +465,10 @@ class SourceHttp:
                 status=response.status,
             )
         try:
+            if each_object is not None:  # the standard decoder: orjson has no object hook
+                return json.loads(body, object_hook=each_object)
             return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # orjson's is a JSONDecodeError
             raise SourceMalformedResponse(
                 source=label,
                 endpoint=endpoint(url),

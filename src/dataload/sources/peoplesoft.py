@@ -9,7 +9,7 @@ Field names may carry a record alias (`A.STRM`); rows come out with it removed (
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
@@ -53,6 +53,21 @@ def normalise_field(name: str) -> str:
 def normalise_row(row: dict[str, Any]) -> dict[str, Any]:
     """The row with alias prefixes removed from its field names."""
     return {normalise_field(name): value for name, value in row.items()}
+
+
+class _StudentRow(NamedTuple):
+    """A row of the student list reduced, while it is decoded, to its CAMPUS_ID: a large
+    university's list never exists as a hundred thousand dicts at once."""
+
+    campus_id: Any
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Any:
+        """The row, reduced; any other object (the envelope, a row without CAMPUS_ID) as it is."""
+        for name, value in obj.items():
+            if normalise_field(name) == "CAMPUS_ID":
+                return cls(value)
+        return obj
 
 
 class PeopleSoft(SourceClient):
@@ -121,13 +136,14 @@ class PeopleSoft(SourceClient):
         """Student BUIDs from BU_PARM_0216_QRY, de-duplicated, in the order first seen."""
         url = self.query_url(STUDENTS_QUERY)
         label = f"PeopleSoft query {STUDENTS_QUERY}"
-        body = await self._http.request_json("GET", url, source=label)
+        body = await self._http.request_json(
+            "GET", url, source=label, large=True, each_object=_StudentRow.of
+        )
         ids: dict[str, None] = {}
-        for row in self._rows(body, url, label):
-            row = normalise_row(row)
-            if "CAMPUS_ID" not in row:
+        for row in self._rows(body, url, label, row_type=(dict, _StudentRow)):
+            if not isinstance(row, _StudentRow):
                 raise self._http.shape_error(url, "answered a row without CAMPUS_ID", source=label)
-            campus_id = row["CAMPUS_ID"]
+            campus_id = row.campus_id
             if campus_id is not None and (campus_id := str(campus_id).strip()):
                 ids[campus_id] = None
         return list(ids)
@@ -136,7 +152,9 @@ class PeopleSoft(SourceClient):
         """The person's career/term rows from BU_TERM_STD_FULL_TERM; [] without a student record."""
         return await self.query(UID_CAR_TERM_QUERY, {"BUID": buid})
 
-    def _rows(self, body: Any, url: str, label: str) -> list[dict[str, Any]]:
+    def _rows(
+        self, body: Any, url: str, label: str, row_type: type | tuple[type, ...] = dict
+    ) -> list[Any]:
         """The `rows` of a success body; anything else is an error naming what was wrong."""
         if not isinstance(body, dict):
             raise self._http.shape_error(url, "answered JSON that is not an object", source=label)
@@ -151,7 +169,7 @@ class PeopleSoft(SourceClient):
         data = body.get("data")
         query = data.get("query") if isinstance(data, dict) else None
         rows = query.get("rows") if isinstance(query, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        if not isinstance(rows, list) or not all(isinstance(row, row_type) for row in rows):
             raise self._http.shape_error(
                 url, "answered without a data.query.rows list of objects", source=label
             )

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -55,13 +55,32 @@ class Sap(SourceClient):
 
     async def active_employee_ids(self) -> list[str]:
         """BUIDs of employees with EMP_STATUS "3 - Active", de-duplicated, in the order listed."""
-        body = await self._http.request_json("POST", self.url, params=_PARAMS, json_body={})
+        body = await self._http.request_json(
+            "POST", self.url, params=_PARAMS, json_body={}, large=True, each_object=_Employee.of
+        )
         employees = body.get("ET_EMP_LIST") if isinstance(body, dict) else None
-        if not isinstance(employees, list) or not all(isinstance(e, dict) for e in employees):
+        if not isinstance(employees, list) or not all(
+            isinstance(e, dict | _Employee) for e in employees
+        ):
             raise self._http.shape_error(self.url, "answered without an ET_EMP_LIST array")
         ids: dict[str, None] = {}
         for employee in employees:
-            buid = employee.get("BUID")
-            if employee.get("EMP_STATUS") == ACTIVE_STATUS and buid and (buid := str(buid).strip()):
+            if not isinstance(employee, _Employee):
+                continue  # an entry without BUID
+            buid, status = employee
+            if status == ACTIVE_STATUS and buid and (buid := str(buid).strip()):
                 ids[buid] = None
         return list(ids)
+
+
+class _Employee(NamedTuple):
+    """An entry of ET_EMP_LIST reduced, while it is decoded, to what the list is read for: a
+    large university's list never exists as tens of thousands of dicts at once."""
+
+    buid: Any
+    status: Any
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> Any:
+        """The entry, reduced; any other object (the envelope) as it is."""
+        return cls(obj["BUID"], obj.get("EMP_STATUS")) if "BUID" in obj else obj
