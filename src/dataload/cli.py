@@ -448,7 +448,7 @@ def sandbox(
     seed: int = typer.Option(42, help="Seed of the synthetic university."),
     day: int = typer.Option(1, min=1, help="Day of the university's life to serve."),
     start_date: str = typer.Option("2026-05-01", help="Calendar date of day 1 (YYYY-MM-DD)."),
-    latency_ms: str = typer.Option("0", help="Added latency: 50, 10-200 (uniform), ~50 (exp)."),
+    latency_ms: str = typer.Option("0", help="Ms to each answer: 50, 10-200 (uniform), ~50 (exp)."),
     fault_rate: float = typer.Option(0.0, help="Rate of 5xx answers on every endpoint."),
     hang_rate: float = typer.Option(0.0, help="Rate of requests that never answer."),
     malformed_rate: float = typer.Option(0.0, help="Rate of truncated JSON bodies."),

@@ -13,8 +13,11 @@ VDS faculty and staff ──┘                        (DATALOAD_PSQUERY_CONCURR
 ```
 
 The stages run at the same time, joined by bounded streams, so memory holds a few batches
-whatever the number of people: only the list of ids is kept whole. A stage that fails (after
-its client's retries) stops the others, the run is marked failed, nothing is deleted.
+whatever the number of people: only the list of ids is kept whole. The queries start on the
+first id source's answer (VDS pages through its directory 200 people a call: seconds at a large
+university); the lake is written once every source has answered and the listing is declared.
+A stage that fails (after its client's retries) stops the others, the run is marked failed,
+nothing is deleted.
 
 Who exists is decided by the ID sources, not by what SnapLogic happens to return: the ids are
 the run's listing (`LoadRun.list_keys`). SnapLogic is known to answer `[]`, to leave people out

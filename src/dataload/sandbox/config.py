@@ -61,7 +61,8 @@ class Credentials:
 
 @dataclass
 class Latency:
-    """Added delay per request: fixed `ms`, uniform in [ms, max_ms], or exponential (mean ms)."""
+    """Time from a request's arrival to its answer: fixed `ms`, uniform in [ms, max_ms], or
+    exponential (mean ms)."""
 
     ms: float = 0.0
     max_ms: float | None = None
