@@ -357,6 +357,7 @@ async def _list_while_loading(
     async def list_everyone() -> PersonIds:
         step = session.progress.step("ids listed")
         ids = await gather_person_ids(peoplesoft, sap, vds, step, feed)
+        _note_ids(session, ids)
         await session.run.list_keys(ids.ids)
         listed.set()
         return ids
@@ -366,6 +367,12 @@ async def _list_while_loading(
     )
     ids, people = await gather_all(list_everyone(), loading)
     return ids, people
+
+
+def _note_ids(session: LoadSession, ids: PersonIds) -> None:
+    """What each id source listed, in the report (a run that fails later keeps it)."""
+    for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
+        session.note(name, count)
 
 
 async def _people_to_load(run: LoadRun, listed: list[str]) -> list[str]:
@@ -490,6 +497,7 @@ async def person_raw_flow(
             ids, people = await _list_while_loading(session, peoplesoft, sap, vds, snaplogic)
         else:  # the people still to load are known only once everyone is listed
             ids = await gather_person_ids(peoplesoft, sap, vds, session.progress.step("ids listed"))
+            _note_ids(session, ids)
             await run.list_keys(ids.ids)
             to_load = await _people_to_load(run, ids.ids)
             if shards > 1:
@@ -505,8 +513,6 @@ async def person_raw_flow(
                     session.settings,
                     session.progress,
                 )
-        for name, count in {**ids.per_source, "unique people": len(ids.ids)}.items():
-            session.note(name, count)
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
         session.note("people asked for again", people.asked_again)
