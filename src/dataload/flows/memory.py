@@ -10,21 +10,11 @@ does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-from collections.abc import Callable
 
 __all__ = ["release_freed_memory"]
 
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # no libc by that name, or not glibc
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
+#: glibc's, from the symbols the process already has (None where the C library has none).
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
 
 
 def release_freed_memory() -> None:
