@@ -49,10 +49,25 @@ class Frankfurter(PublicApi):
 
     async def rates(self, base: str, start: date, end: date) -> dict[str, dict[str, float]]:
         """Date (YYYY-MM-DD) -> {currency: units per one `base`} for the working days in
-        [start, end] that have rates."""
+        [start, end] that have rates, and no other day.
+
+        The API answers a range from the latest day with rates on or before `start` (a range
+        from Saturday, or from the 1 January holiday, begins on the working day before it), so
+        the days before `start` it adds are dropped here: consecutive ranges never yield a day
+        twice, and a backfill never yields a day outside the range asked for."""
         url = f"{self.url}/{start.isoformat()}..{end.isoformat()}"
         body = await self._http.request_json("GET", url, params={"base": base})
         rates = body.get("rates") if isinstance(body, dict) else None
         if not isinstance(rates, dict) or not all(isinstance(v, dict) for v in rates.values()):
             raise self._http.shape_error(url, "answered without a rates object per date")
-        return rates
+        inside = {}
+        for day, day_rates in rates.items():
+            try:
+                when = date.fromisoformat(day)
+            except (TypeError, ValueError):
+                raise self._http.shape_error(
+                    url, f"answered a rate for {day!r}, not a date"
+                ) from None
+            if start <= when <= end:
+                inside[when.isoformat()] = day_rates
+        return inside

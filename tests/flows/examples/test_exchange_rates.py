@@ -39,16 +39,18 @@ def test_a_range_is_cut_into_chunks_that_cover_it_once() -> None:
 async def test_runs_continue_after_the_cursor_kept_in_the_lake(world: World) -> None:
     first = await domain_flow("exchange_rates")
 
-    # 2026-04-20 .. 2026-05-01: ten working days, two bases.
-    assert first.status == "incremental" and first.counts["new"] == 20
-    assert await cursor(world) == "2026-05-01"
+    # 2026-04-20 .. 2026-04-30, the API's latest day (1 May is a TARGET holiday): nine working
+    # days, two bases.
+    assert first.status == "incremental" and first.counts["new"] == 18
+    assert await cursor(world) == "2026-04-30"
 
     world.sandbox.config.day = 4  # Monday 2026-05-04
     second = await domain_flow("exchange_rates")
 
+    # 1 May .. 4 May, which the API answers from 30 April: only the days asked for are kept.
     assert second.counts["fetched"] == 2 and second.counts["new"] == 2
     assert await cursor(world) == "2026-05-04"
-    assert await world.count(f"SELECT count(*) FROM {XFORM} WHERE deleted_at IS NULL") == 22
+    assert await world.count(f"SELECT count(*) FROM {XFORM} WHERE deleted_at IS NULL") == 20
 
 
 async def test_a_backfill_loads_its_range_in_chunks_and_leaves_the_cursor(world: World) -> None:
@@ -61,7 +63,20 @@ async def test_a_backfill_loads_its_range_in_chunks_and_leaves_the_cursor(world:
     assert report.fetched["chunks"] == 8  # 4 chunks of March, 2 bases
     assert report.counts["new"] == 2 * 22  # March 2026 has 22 working days
     assert report.counts["deleted"] == 0
-    assert await cursor(world) == "2026-05-01"  # a backfill of the past does not move it back
+    assert await cursor(world) == "2026-04-30"  # a backfill of the past does not move it back
+
+
+async def test_chunks_keep_only_the_days_they_asked_for(world: World) -> None:
+    # The API answers each range from the working day on or before its start: 1 January (a
+    # holiday) from 29 December, Sunday 7 January from Friday the 5th, already loaded.
+    report = await domain_flow(
+        "exchange_rates",
+        {"start": "2024-01-01", "end": "2024-01-10", "chunk_days": "3", "bases": "EUR"},
+    )
+
+    days = await world.column(f"SELECT date FROM {XFORM} ORDER BY date")
+    assert days == [f"2024-01-{d:02d}" for d in (2, 3, 4, 5, 8, 9, 10)]
+    assert report.counts["fetched"] == 7 and report.counts["new"] == 7
 
 
 async def test_a_full_refresh_rereads_everything_and_deletes_what_is_gone(
@@ -75,9 +90,9 @@ async def test_a_full_refresh_rereads_everything_and_deletes_what_is_gone(
 
     report = await domain_flow("exchange_rates", full_refresh=True)
 
-    # From EXCHANGE_RATES_START again: the ten days held are unchanged, Monday is new, and the
+    # From EXCHANGE_RATES_START again: the nine days held are unchanged, Monday is new, and the
     # backfilled 17 April is outside the refreshed history, so it is deleted.
-    assert report.counts["unchanged"] == 20 and report.counts["new"] == 2
+    assert report.counts["unchanged"] == 18 and report.counts["new"] == 2
     assert report.counts["deleted"] == 1
     assert await cursor(world) == "2026-05-04"
 
@@ -87,7 +102,7 @@ async def test_transient_failures_are_retried_with_backoff(world: World) -> None
 
     report = await domain_flow("exchange_rates", {"chunk_days": "2"})
 
-    assert report.succeeded and report.counts["new"] == 20
+    assert report.succeeded and report.counts["new"] == 18
     assert report.sources["Frankfurter"].retries > 0
 
 

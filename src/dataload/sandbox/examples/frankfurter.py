@@ -1,13 +1,22 @@
 """A Frankfurter-style exchange-rate API (https://api.frankfurter.dev/v1), as seed 002 uses it.
 
-    GET /frankfurter/v1/{start}..{end}?base=EUR   working days' rates in the range
+    GET /frankfurter/v1/{start}..{end}?base=EUR   working days' rates, from the working day
+                                                  on or before `start` to `end`
     GET /frankfurter/v1/{date}?base=EUR           one day (the working day on or before it)
     GET /frankfurter/v1/latest?base=EUR           the last working day's rates
     GET /frankfurter/v1/currencies                code -> name
 
 Rates are a deterministic function of (seed, base, currency, date); the sandbox's "today" is the
-calendar date of its current day, and no rate exists after it (a range is cut there), as the
-real API has none for the future. Weekends have no rates.
+calendar date of its current day, and no rate exists after it (a range is cut there, a day after
+it is not found), as the real API has none for the future. Like the ECB's reference rates the
+real API serves, there are none on weekends and TARGET closing days (1 January, Good Friday,
+Easter Monday, 1 May, 25 and 26 December).
+
+A range answers as the real one does (its query is `date >= the latest date with rates on or
+before start`): it begins at the working day on or before `start`, so
+`/2024-01-01..2024-01-05` answers from Friday 2023-12-29, and a range starting on a Saturday
+answers from the Friday before. A client that asks for consecutive ranges gets the day before
+each boundary twice, and must keep only the days it asked for.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from dataload.sandbox.gate import Gate
 from dataload.sandbox.rng import mix, unit
 from dataload.sandbox.systems import System, json_response
 
-__all__ = ["FRANKFURTER", "rate", "routes"]
+__all__ = ["FRANKFURTER", "is_working_day", "rate", "routes", "working_day_on_or_before"]
 
 FRANKFURTER = System("frankfurter", b'{"amount": 1.0, "base": "EUR", "rates": {"USD": 1.0', None)
 _MAX_DAYS = 366 * 5  # a longer range is refused, as a real API limits its answers
@@ -45,10 +54,38 @@ def rate(seed: int, base: str, code: str, day: date) -> float:
     return round(_per_euro(seed, code, day) / _per_euro(seed, base, day), 5)
 
 
+def _easter(year: int) -> date:
+    """Easter Sunday of `year` (Gregorian calendar; the anonymous computus)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
+
+
+def is_working_day(day: date) -> bool:
+    """Whether the ECB publishes reference rates on `day`: not on weekends, nor on TARGET
+    closing days."""
+    if day.weekday() >= 5 or (day.month, day.day) in ((1, 1), (5, 1), (12, 25), (12, 26)):
+        return False
+    easter = _easter(day.year)
+    return day not in (easter - timedelta(days=2), easter + timedelta(days=1))
+
+
+def working_day_on_or_before(day: date) -> date:
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
 def _working_days(start: date, end: date) -> list[date]:
     days = []
     while start <= end:
-        if start.weekday() < 5:
+        if is_working_day(start):
             days.append(start)
         start += timedelta(days=1)
     return days
@@ -84,10 +121,10 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
                 return FRANKFURTER.error(400, "dates are YYYY-MM-DD, ranges YYYY-MM-DD..YYYY-MM-DD")
             if (end - start).days > _MAX_DAYS:
                 return FRANKFURTER.error(400, f"a range spans at most {_MAX_DAYS} days")
-            end = min(end, today())
             if not last:  # one day: the working day on or before it
-                while start.weekday() >= 5:
-                    start -= timedelta(days=1)
+                if start > today():
+                    return FRANKFURTER.error(404, "not found")
+                start = working_day_on_or_before(start)
                 return json_response(
                     {
                         "amount": 1.0,
@@ -96,7 +133,10 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
                         "rates": rates_of(base, start),
                     }
                 )
-            days = _working_days(start, end)
+            # From the latest day with rates on or before `start`, as the real API queries.
+            if start <= today():
+                start = working_day_on_or_before(start)
+            days = _working_days(start, min(end, today()))
             return json_response(
                 {
                     "amount": 1.0,
