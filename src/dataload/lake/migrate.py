@@ -1,10 +1,33 @@
-"""Schema migrations: versioned SQL files applied in order, each in its own transaction.
+"""Schema migrations: versioned SQL files applied once, in order; repeatable scripts re-applied
+whenever they change. Each file is applied in its own transaction.
 
-Files live in `lake/sql/` and are named `V<version>__<what>.sql` (`V0001__lake_schema.sql`),
-one concern per file. Versions must run 1, 2, 3, ... without gaps or duplicates. Each applied
-migration is recorded in `lake.schema_migrations` with a checksum of its file; a recorded
-migration whose file has since changed, or that no longer exists, stops everything: the
-database and the code disagree and a person must decide.
+Files live in `lake/sql/`, one concern per file, in two kinds:
+
+* Versioned migrations, `V<version>__<what>.sql` (`V0001__lake_schema.sql`): tables, columns,
+  constraints, indexes, data. Versions must run 1, 2, 3, ... without gaps or duplicates. Each
+  applied migration is recorded in `lake.schema_migrations` with a checksum of its file; a
+  recorded migration whose file has since changed, or that no longer exists, stops
+  everything: the database and the code disagree and a person must decide. A versioned file is
+  never edited once it is applied somewhere: a change of a table goes in the next version.
+* Repeatable scripts, `R__<what>.sql` (`R__runs.sql`): the code of schema lake, its functions
+  (trigger functions included) and views, each with its one current definition
+  (`CREATE OR REPLACE FUNCTION ...`) in exactly one script. After the pending versioned
+  migrations, every script that is new or whose checksum differs from the one recorded in
+  `lake.repeatable_scripts` is applied, in name order; the others are not re-run. To change a
+  function, edit its body where it stands in its R__ file: the next `dataload db init` applies
+  that file again. A script recorded whose file is gone (merged into another) is not an error,
+  and nothing is dropped for it: a function that is no longer wanted is dropped by a versioned
+  migration.
+
+The versioned migrations of a new database run before any repeatable script, so they see the
+functions as the earlier versioned files defined them (V0007 installs the term domain with
+V0005's lake.install_domain); a versioned migration must not rely on a function's R__ body.
+`CREATE OR REPLACE` cannot change a function's arguments or result type, nor drop one: such a
+change is a versioned migration that drops the old function (`DROP FUNCTION`), after which the
+R__ file creates the new one. A versioned migration that drops a function pinned by a
+table's row type (a SQL-standard body, `RETURN ...`, of a lake.runs argument, as
+lake.describe_outcome) must create it again before it ends, as V0015 does, or also delete its
+script's row of `lake.repeatable_scripts` so that the script is applied again afterwards.
 
 Concurrent runs (two `dataload db init`, a flow starting while another initialises) are
 serialised by a session advisory lock: the second waits, then finds nothing left to do.
@@ -20,11 +43,21 @@ from pathlib import Path
 
 import asyncpg
 
-__all__ = ["Migration", "MigrationError", "applied_migrations", "available_migrations", "migrate"]
+__all__ = [
+    "Migration",
+    "MigrationError",
+    "Repeatable",
+    "applied_migrations",
+    "applied_repeatables",
+    "available_migrations",
+    "available_repeatables",
+    "migrate",
+]
 
 # Any constant of our own; pg_advisory_lock takes a bigint.
 _LOCK_KEY = 0x64_61_74_61_6C_6F_61_64  # "dataload"
 _FILE_NAME = re.compile(r"^V(?P<version>\d+)__(?P<name>[a-z0-9_]+)\.sql$")
+_REPEATABLE_NAME = re.compile(r"^R__(?P<name>[a-z0-9_]+)\.sql$")
 _LEDGER = """
 CREATE SCHEMA IF NOT EXISTS lake;
 CREATE TABLE IF NOT EXISTS lake.schema_migrations (
@@ -33,11 +66,20 @@ CREATE TABLE IF NOT EXISTS lake.schema_migrations (
     checksum   text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+CREATE TABLE IF NOT EXISTS lake.repeatable_scripts (
+    name       text PRIMARY KEY,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
 """
 
 
 class MigrationError(RuntimeError):
     """The migration files, or the database's record of them, are not in a state to apply."""
+
+
+def _checksum(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -52,20 +94,47 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+        return _checksum(self.sql)
+
+
+@dataclass(frozen=True)
+class Repeatable:
+    name: str
+    sql: str
+
+    @property
+    def label(self) -> str:
+        return f"R__{self.name}"
+
+    @property
+    def checksum(self) -> str:
+        return _checksum(self.sql)
+
+
+def _folder(folder: Path | None) -> Path:
+    return folder or Path(str(resources.files("dataload.lake") / "sql"))
+
+
+def _sql_files(root: Path) -> list[Path]:
+    """The .sql files of the folder, in name order; refuses any not named as either kind."""
+    paths = sorted(root.glob("*.sql"))
+    for path in paths:
+        if not (_FILE_NAME.match(path.name) or _REPEATABLE_NAME.match(path.name)):
+            raise MigrationError(
+                f"{path}: migration files are named V<version>__<what>.sql (versioned) or "
+                "R__<what>.sql (repeatable), <what> in lower case, digits and _; rename it"
+            )
+    return paths
 
 
 def available_migrations(folder: Path | None = None) -> list[Migration]:
-    """The migration files in version order; refuses bad names, duplicates and gaps."""
-    root = folder or Path(str(resources.files("dataload.lake") / "sql"))
+    """The versioned migration files in version order; refuses bad names, duplicates and gaps."""
+    root = _folder(folder)
     found: dict[int, Migration] = {}
-    for path in sorted(root.glob("*.sql")):
+    for path in _sql_files(root):
         match = _FILE_NAME.match(path.name)
         if not match:
-            raise MigrationError(
-                f"{path}: migration files are named V<version>__<what>.sql "
-                "(lower case, digits and _), rename it"
-            )
+            continue
         version = int(match["version"])
         if version in found:
             raise MigrationError(
@@ -82,6 +151,15 @@ def available_migrations(folder: Path | None = None) -> list[Migration]:
     return [found[v] for v in expected]
 
 
+def available_repeatables(folder: Path | None = None) -> list[Repeatable]:
+    """The repeatable scripts in name order (the order they are applied in)."""
+    return [
+        Repeatable(match["name"], path.read_text(encoding="utf-8"))
+        for path in _sql_files(_folder(folder))
+        if (match := _REPEATABLE_NAME.match(path.name))
+    ]
+
+
 async def applied_migrations(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
     """version -> (name, checksum) of the migrations recorded in the database."""
     exists = await conn.fetchval("SELECT to_regclass('lake.schema_migrations') IS NOT NULL")
@@ -89,6 +167,15 @@ async def applied_migrations(conn: asyncpg.Connection) -> dict[int, tuple[str, s
         return {}
     rows = await conn.fetch("SELECT version, name, checksum FROM lake.schema_migrations")
     return {r["version"]: (r["name"], r["checksum"]) for r in rows}
+
+
+async def applied_repeatables(conn: asyncpg.Connection) -> dict[str, str]:
+    """name -> checksum of the repeatable scripts as last applied to the database."""
+    exists = await conn.fetchval("SELECT to_regclass('lake.repeatable_scripts') IS NOT NULL")
+    if not exists:
+        return {}
+    rows = await conn.fetch("SELECT name, checksum FROM lake.repeatable_scripts")
+    return {r["name"]: r["checksum"] for r in rows}
 
 
 def _check_history(applied: dict[int, tuple[str, str]], files: list[Migration]) -> None:
@@ -108,9 +195,21 @@ def _check_history(applied: dict[int, tuple[str, str]], files: list[Migration]) 
             )
 
 
+async def _apply(conn: asyncpg.Connection, what: str, sql: str, record: str, *args) -> None:
+    """Run one file and record it, in one transaction; a failure rolls both back."""
+    async with conn.transaction():
+        try:
+            await conn.execute(sql)
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(f"{what} failed and was rolled back: {exc}") from exc
+        await conn.execute(record, *args)
+
+
 async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> list[str]:
-    """Apply pending migrations under an advisory lock; returns the labels applied, in order."""
+    """Apply pending migrations, then new or changed repeatable scripts, under an advisory lock;
+    returns the labels applied, in order (`V0016__...`, then `R__...`)."""
     files = available_migrations(folder)
+    scripts = available_repeatables(folder)
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -120,21 +219,31 @@ async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> li
         for migration in files:
             if migration.version in applied:
                 continue
-            async with conn.transaction():
-                try:
-                    await conn.execute(migration.sql)
-                except asyncpg.PostgresError as exc:
-                    raise MigrationError(
-                        f"migration {migration.label} failed and was rolled back: {exc}"
-                    ) from exc
-                await conn.execute(
-                    "INSERT INTO lake.schema_migrations (version, name, checksum)"
-                    " VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                )
+            await _apply(
+                conn,
+                f"migration {migration.label}",
+                migration.sql,
+                "INSERT INTO lake.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
             applied_now.append(migration.label)
+        recorded = await applied_repeatables(conn)
+        for script in scripts:
+            if recorded.get(script.name) == script.checksum:
+                continue
+            await _apply(
+                conn,
+                f"repeatable script {script.label}",
+                script.sql,
+                "INSERT INTO lake.repeatable_scripts (name, checksum) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE"
+                " SET checksum = excluded.checksum, applied_at = clock_timestamp()",
+                script.name,
+                script.checksum,
+            )
+            applied_now.append(script.label)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now

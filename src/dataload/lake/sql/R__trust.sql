@@ -1,0 +1,92 @@
+-- Repeatable script (lake/migrate.py): the one current definition of each function below,
+-- re-applied whenever this file changes. To change a function, edit its body here; tables,
+-- columns and data go in a new versioned migration (V####__what.sql).
+--
+-- Trust (the rules are at the top of V0012__trust.sql): raw never stores a domain's never-store
+-- fields, raw is insert-only, and one writer per domain, which must still hold its lock on
+-- the same server incarnation to load or delete.
+
+-- Never-store fields ---------------------------------------------------------------------------
+
+-- Whether a field name is one of the patterns (compared without case; a trailing * matches a
+-- prefix).
+CREATE OR REPLACE FUNCTION lake.is_never_store(name text, patterns text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN EXISTS (
+    SELECT FROM unnest(patterns) AS p
+    WHERE CASE WHEN right(p, 1) = '*' THEN starts_with(lower(name), lower(left(p, -1)))
+               ELSE lower(name) = lower(p) END);
+
+-- The value without the never-store fields, at any depth.
+CREATE OR REPLACE FUNCTION lake.strip_fields(value jsonb, patterns text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    CASE jsonb_typeof(value)
+    WHEN 'object' THEN
+        RETURN coalesce((SELECT jsonb_object_agg(k, lake.strip_fields(v, patterns))
+                         FROM jsonb_each(value) AS e(k, v)
+                         WHERE NOT lake.is_never_store(k, patterns)), '{}');
+    WHEN 'array' THEN
+        RETURN coalesce((SELECT jsonb_agg(lake.strip_fields(v, patterns) ORDER BY n)
+                         FROM jsonb_array_elements(value) WITH ORDINALITY AS a(v, n)), '[]');
+    ELSE
+        RETURN value;
+    END CASE;
+END
+$$;
+
+-- Raw is insert-only ----------------------------------------------------------------------------
+
+-- BEFORE UPDATE, DELETE or TRUNCATE on raw: refused. Raw is the history other teams audit.
+CREATE OR REPLACE FUNCTION lake.raw_refuse_rewrite() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('dataload.allow_raw_rewrite', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION '%.% is insert-only history: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'prohibited_sql_statement_attempted',
+              HINT = 'To correct history, insert a new version (or a row with deleted = true). '
+                     'An administrator can allow a rewrite for one transaction with '
+                     'SET LOCAL dataload.allow_raw_rewrite = on; xform and curated do not follow it.';
+END
+$$;
+
+-- One writer per domain --------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION lake.writer_lock_key(domain_name text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN hashtextextended('dataload writer ' || domain_name, 0);
+
+-- Whether backend `pid` holds the writer lock of a domain (of this database).
+CREATE OR REPLACE FUNCTION lake.holds_writer_lock(domain_name text, pid integer) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (
+    SELECT FROM pg_locks AS l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.pid = holds_writer_lock.pid
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.objsubid = 1
+      AND l.classid = ((lake.writer_lock_key(domain_name) >> 32) & 4294967295)::oid
+      AND l.objid = (lake.writer_lock_key(domain_name) & 4294967295)::oid);
+
+-- The run, if it is running and its writer still holds the lock on this server incarnation.
+CREATE OR REPLACE FUNCTION lake.writing_run(run bigint) RETURNS lake.runs
+LANGUAGE plpgsql AS $$
+DECLARE
+    r lake.runs := lake.running_run(run);
+BEGIN
+    IF r.server_started IS DISTINCT FROM pg_postmaster_start_time() THEN
+        RAISE EXCEPTION '% run % started before the database server restarted: it can neither '
+                        'load nor delete any more', r.domain, run
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'what it committed before is kept; run the flow again';
+    END IF;
+    IF NOT lake.holds_writer_lock(r.domain, r.writer_pid) THEN
+        RAISE EXCEPTION '% run % no longer holds the % writer lock (its session ended)',
+            r.domain, run, r.domain
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'what it committed before is kept; run the flow again';
+    END IF;
+    RETURN r;
+END
+$$;
