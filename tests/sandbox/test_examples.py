@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from dataload.sandbox.config import SandboxConfig
+
 RATES = "/frankfurter/v1"
 
 
@@ -43,3 +45,34 @@ async def test_a_day_without_rates_answers_the_working_day_before_it(
     assert holiday.json()["date"] == "2024-12-24"
     assert latest.json()["date"] == "2026-04-30"
     assert future.status_code == 404
+
+
+async def test_the_trip_bucket_answers_403_for_a_file_it_does_not_have(
+    client: httpx.AsyncClient, config: SandboxConfig
+) -> None:
+    config.examples.taxi_rows = 10
+    # The sandbox's date is 2026-05-01: March is out, April is not; the TLC's data begins in 2009.
+    published = await client.get("/trip-data/yellow_tripdata_2026-03.parquet")
+    unpublished = await client.get("/trip-data/yellow_tripdata_2026-04.parquet")
+    too_early = await client.get("/trip-data/yellow_tripdata_2008-12.parquet")
+    csv = await client.get("/trip-data/yellow_tripdata_2024-01.csv")  # Parquet only since 2022
+    unknown = await client.get("/trip-data/green_tripdata_2024-01.parquet")
+
+    assert published.status_code == 200 and published.content.startswith(b"PAR1")
+    for refused in (unpublished, too_early, csv, unknown):
+        assert refused.status_code == 403, refused.request.url
+        assert b"<Code>AccessDenied</Code>" in refused.content
+
+
+async def test_a_mirror_of_the_old_csv_files_serves_them(
+    client: httpx.AsyncClient, config: SandboxConfig
+) -> None:
+    config.examples.taxi_rows = 10
+    config.examples.taxi_csv = True
+
+    csv = await client.get("/trip-data/yellow_tripdata_2024-01.csv")
+    unpublished = await client.get("/trip-data/yellow_tripdata_2026-04.csv")
+
+    assert csv.status_code == 200 and csv.text.startswith("VendorID,tpep_pickup_datetime")
+    assert len(csv.text.splitlines()) == 11
+    assert unpublished.status_code == 403

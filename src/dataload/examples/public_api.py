@@ -42,7 +42,13 @@ class PublicApi(SourceClient):
             timeout=timeouts(read=self.read_timeout_s),
             retry=retry or RetryPolicy(),
             max_connections=self.max_connections,
+            missing=self.missing,
         )
+
+    def missing(self, url: str) -> str | None:
+        """For a service that answers 403 for an object it does not have: what the absence of
+        `url` means, as the error's hint. None (the default): a 403 refuses the client."""
+        return None
 
     @classmethod
     def settings_options(cls, settings: Settings) -> dict[str, Any]:

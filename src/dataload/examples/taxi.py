@@ -73,6 +73,23 @@ class TaxiFiles(PublicApi):
     async def download(self, name: str, dest: Path) -> int:
         return await self._http.download(f"{self.url}/{name}", dest)
 
+    def missing(self, url: str) -> str | None:
+        # The bucket may not be listed, so it answers 403 (not 404) for a file it does not
+        # have: a month not published yet, or a CSV file (Parquet only since 2022).
+        name = url.rpartition("/")[2]
+        stem, _, ext = name.rpartition(".")
+        if ext == "csv":
+            return (
+                f"{name} is not offered: the TLC publishes trip files as Parquet only (its CSV "
+                "files were withdrawn in 2022); load the month with --param format=parquet, or "
+                "point TAXI_URL at a mirror that serves CSV"
+            )
+        month = stem.rpartition("_")[2]
+        return (
+            f"the month {month} is not published (the TLC publishes a month's trips about two "
+            "months after it ends, from 2009-01 on); choose an earlier month, or check TAXI_URL"
+        )
+
 
 @lazy_task("download-trip-file", cache_inputs_except=("files",))
 async def download_trip_file(files: TaxiFiles, url: str, name: str, folder: str) -> str:

@@ -149,6 +149,12 @@ class SourceHttp:
     `credential_variables` are the environment variables a user should check when the URL or
     the credentials are wrong; `concurrency_variable` the setting to lower when rate limited;
     `secrets` the credential values, masked in any text the server sends back that we quote.
+    `user_agent` replaces the default User-Agent (`dataload`), for services that ask clients
+    to name themselves and a contact. `missing`, for a service that answers 403 for an object
+    it does not have (an S3 bucket that may not be listed answers so, to hide which keys
+    exist), says what a URL's absence means (returns the hint, or None for a 403 that is a
+    refusal after all): a 403 or 404 with a hint is then an answer about that object, not a
+    refusal of the credentials; it is not retried, and other calls go on.
     After the first authentication failure every further call fails at once without a request:
     credentials do not heal within a run, and thousands of queued calls must not each knock.
     """
@@ -165,6 +171,8 @@ class SourceHttp:
         max_connections: int,
         concurrency_variable: str | None = None,
         secrets: tuple[str, ...] = (),
+        user_agent: str | None = None,
+        missing: Callable[[str], str | None] | None = None,
     ) -> None:
         self.source = source
         self.url_variable = url_variable
@@ -178,7 +186,8 @@ class SourceHttp:
         self._slots = asyncio.Semaphore(max_connections)
         self._max_connections = max_connections
         self._timeout = timeout
-        self._headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+        self._missing = missing
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent or _USER_AGENT}
         if auth is not None:
             self._headers[auth.header[0]] = auth.header[1]
         self._session: aiohttp.ClientSession | None = None
@@ -401,6 +410,8 @@ class SourceHttp:
         status = response.status
         where = {"source": label, "endpoint": endpoint(url), "status": status}
         problem = f"answered {status} {response.reason}".rstrip()
+        if status in (403, 404) and self._missing is not None and (hint := self._missing(url)):
+            return SourceResponseError(problem=problem, hint=hint, **where)
         if status in (401, 403):
             hint = f"check {self.credential_variables}"
             if status == 403:

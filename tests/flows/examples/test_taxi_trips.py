@@ -46,6 +46,7 @@ async def test_reloading_a_month_replaces_that_month_only(world: World) -> None:
     await domain_flow("taxi_trips", {"year": "2024", "month": "1"})
     await domain_flow("taxi_trips", {"year": "2024", "month": "2"})
     world.sandbox.config.examples.taxi_rows = ROWS - 60  # January, republished shorter
+    world.sandbox.config.examples.taxi_csv = True  # a mirror of the old CSV files
 
     # As CSV this time: the same trips in the other format are unchanged.
     report = await domain_flow("taxi_trips", {"year": "2024", "month": "1", "format": "csv"})

@@ -54,6 +54,9 @@ class ExamplesConfig:
     jokes_key: str = "sandbox-jokes-key"
     #: Rows of each month's yellow-taxi file.
     taxi_rows: int = 10_000
+    #: Serve the months' CSV files too, as a local mirror of the TLC's old CSV files would; the
+    #: TLC's bucket publishes Parquet only (since 2022) and answers 403 for a CSV file.
+    taxi_csv: bool = False
     #: Rows of the Sage transactions export, and the share of them that are malformed.
     sage_rows: int = 400
     sage_bad_rate: float = 0.02

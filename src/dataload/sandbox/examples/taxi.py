@@ -1,11 +1,18 @@
 """Monthly NYC yellow-taxi trip files (seed 004), generated with the TLC's real columns.
 
     GET /trip-data/yellow_tripdata_{YYYY}-{MM}.parquet     (row groups of 100,000 rows)
-    GET /trip-data/yellow_tripdata_{YYYY}-{MM}.csv
+    GET /trip-data/yellow_tripdata_{YYYY}-{MM}.csv         (only with `taxi_csv`)
 
 A month has `taxi_rows` trips, a deterministic function of (seed, year, month): the CSV and the
 Parquet file of a month hold the same trips. A Parquet file is written once per (month, rows)
 into a temporary folder and served from there; a CSV is generated as it is sent.
+
+As the TLC's bucket (d37ci6vzurychx.cloudfront.net) does, a file that is not there answers
+403 AccessDenied, not 404 (the bucket may not be listed, so it does not tell a missing key from
+a forbidden one): a month before 2009-01 or not published yet (a month is published on the first
+day of the second month after it: 2026-03 on 2026-05-01, the sandbox's date), and every CSV
+file, since the TLC publishes Parquet only (2022). `taxi_csv` serves CSV files too, as a local
+mirror of the old CSV files would.
 """
 
 from __future__ import annotations
@@ -56,6 +63,15 @@ COLUMNS = (
     ("congestion_surcharge", "double"),
     ("Airport_fee", "double"),
 )
+
+
+def _access_denied() -> Response:
+    return Response(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        403,
+        media_type="application/xml",
+    )
 
 
 def trip_columns(seed: int, year: int, month: int, start: int, count: int) -> dict[str, list]:
@@ -158,6 +174,12 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
                 partial.replace(path)
         return path
 
+    def published(year: int, month: int) -> bool:
+        """Whether the month's file is out by the sandbox's date: from 2009-01, each month on
+        the first day of the second month after it."""
+        today = config.date_of(config.day)
+        return (2009, 1) <= (year, month) and year * 12 + month + 2 <= today.year * 12 + today.month
+
     async def trip_file(request: Request) -> Response:
         async def answer() -> Response:
             name = request.path_params["name"]
@@ -172,9 +194,9 @@ def routes(config: SandboxConfig, gate: Gate) -> list[Route]:
                 ):
                     raise ValueError
             except ValueError:
-                return Response(
-                    b"<Error><Code>NoSuchKey</Code></Error>", 404, media_type="application/xml"
-                )
+                return _access_denied()
+            if not published(year, month) or (ext == "csv" and not config.examples.taxi_csv):
+                return _access_denied()
             if ext == "csv":
                 return StreamingResponse(
                     _csv(config.seed, year, month, config.examples.taxi_rows),
