@@ -646,6 +646,7 @@ def run(
     from dataload.flows.alerts import flow_run_page
     from dataload.flows.domain import check_options, run_domain
     from dataload.flows.progress import terminal_progress
+    from dataload.flows.states import run_report
     from dataload.logfile import attach_log_file
 
     log = attach_log_file()
@@ -665,7 +666,7 @@ def run(
             return_state=True,
             **options,
         )
-        return state, await state.aresult(raise_on_failure=False)
+        return state, await run_report(state)
 
     options = {
         name: value

@@ -8,6 +8,7 @@ from tests.flows.world import World
 
 from dataload.flows import FLOWS
 from dataload.flows.alerts import alert_for
+from dataload.flows.states import IncompleteRun
 from dataload.sandbox.config import Faults
 
 pytestmark = pytest.mark.slow
@@ -42,9 +43,10 @@ async def test_a_partial_run_alerts_and_a_complete_one_does_not(
         assert hook.posts == []
 
         world.sandbox.config.endpoint_faults["sap.employees"] = Faults(empty_rate=1.0)
-        report = await FLOWS["person"]()
+        with pytest.raises(IncompleteRun) as partial:
+            await FLOWS["person"]()
 
-    assert report.status == "partial"
+    assert partial.value.report.status == "partial"
     assert [post["json"]["title"] for post in hook.posts] == ["dataload person run partial"]
 
 
@@ -112,9 +114,10 @@ async def test_a_guarded_run_alerts(world: World, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DATALOAD_MAX_DELETE_SHARE", "0")
     with webhook_receiver() as hook:
         monkeypatch.setenv("DATALOAD_ALERTS", hook.url)
-        report = await FLOWS["person"]()
+        with pytest.raises(IncompleteRun) as guarded:
+            await FLOWS["person"]()
 
-    assert report.status == "guarded"
+    assert guarded.value.report.status == "guarded"
     [post] = hook.posts
     assert post["json"]["title"] == "dataload person run guarded"
     assert post["json"]["message"].startswith("person-raw-flow: guarded")

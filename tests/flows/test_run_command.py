@@ -40,3 +40,16 @@ async def test_run_exits_non_zero_with_the_reason_when_the_flow_fails(world: Wor
     assert result.returncode == 1
     assert "error: the term flow failed: PeopleSoft" in result.stderr
     assert "PEOPLE_SOFT_PASS" in result.stderr
+
+
+async def test_run_prints_the_summary_of_a_partial_run_and_exits_1(world: World) -> None:
+    world.sandbox.config.left_out_rate = 0.5  # SnapLogic leaves people out: some never come
+
+    result = dataload("run", "person")
+
+    assert result.returncode == 1, result.stderr
+    summary = " ".join(result.stdout.split())  # wrapped to 80 columns
+    assert "person-raw-flow: partial" in summary and "deleted nobody" in summary
+    assert "run: http" in summary and "/runs/flow-run/" in summary
+    assert "error" not in result.stderr
+    assert (await world.last_run("person"))["status"] == "partial"

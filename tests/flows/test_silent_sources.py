@@ -6,6 +6,7 @@ import pytest
 from tests.flows.world import World
 
 from dataload.flows import FLOWS
+from dataload.flows.states import IncompleteRun
 from dataload.sandbox.config import Faults
 
 pytestmark = pytest.mark.slow
@@ -18,9 +19,12 @@ async def test_an_id_source_listing_nobody_makes_the_person_run_partial(world: W
     )
     world.sandbox.config.endpoint_faults["sap.employees"] = Faults(empty_rate=1.0)
 
-    report = await FLOWS["person"]()
+    with pytest.raises(IncompleteRun) as partial:
+        await FLOWS["person"]()
 
+    report = partial.value.report
     assert report.status == "partial" and report.counts["deleted"] == 0
+    assert "SAP active employees listed nobody" in report.outcome
     assert (
         await world.count(
             "SELECT count(*) FROM person_xform.current_person_data WHERE deleted_at IS NULL"

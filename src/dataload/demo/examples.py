@@ -29,12 +29,15 @@ def example_domains() -> list[str]:
 async def run_examples(display: DemoDisplay, failed: type[Exception]) -> list[Any]:
     """Run each example domain once; `failed(name, error)` is raised for the first failure."""
     from dataload.flows.domain import domain_flow
+    from dataload.flows.states import IncompleteRun
 
     reports = []
     for name in example_domains():
         with display.step(f"{name}"):
             try:
                 report = await domain_flow(name, EXAMPLE_PARAMS.get(name, {}))
+            except IncompleteRun as incomplete:  # partial or guarded: shown, in red
+                report = incomplete.report
             except Exception as exc:
                 raise failed(name, exc) from exc
             display.note(f"{report.counts['fetched']:,} fetched, {report.counts['new']:,} new")

@@ -316,6 +316,7 @@ def _load_examples(display: DemoDisplay) -> list[Any]:
 
 async def _run_flows(days: list[int], sandbox: Any, display: DemoDisplay) -> list[Any]:
     from dataload.flows import FLOWS
+    from dataload.flows.states import IncompleteRun
 
     reports: list[Any] = []
     for day in days:
@@ -325,6 +326,8 @@ async def _run_flows(days: list[int], sandbox: Any, display: DemoDisplay) -> lis
             with display.step(f"day {day}: {name} flow"):
                 try:
                     report = await FLOWS[name]()
+                except IncompleteRun as incomplete:  # partial or guarded: shown, in red
+                    report = incomplete.report
                 except Exception as exc:
                     raise _FlowFailed(name, exc) from exc
                 display.note(

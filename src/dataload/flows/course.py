@@ -11,14 +11,17 @@ marked deleted, and courses of other terms are left alone.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from dataload.flows.concurrency import map_bounded
 from dataload.flows.progress import RunProgress
 from dataload.flows.report import LoadReport, run_name
 from dataload.flows.session import LoadSession
+from dataload.flows.states import final_state
 from dataload.flows.writing import batched
 from dataload.lake import Lake, LoadRun
 from dataload.settings import Settings
@@ -89,7 +92,7 @@ async def load_courses(
 
 
 @flow(name="course-raw-flow", flow_run_name=run_name("course"), log_prints=False)
-async def course_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
+async def course_raw_flow(allow_mass_delete: bool = False) -> LoadReport | State[Any]:
     """Load SnapLogic courses of the active terms into course_raw, course_xform, course_curated."""
     settings = Settings()
     async with LoadSession.open(settings, "course", allow_mass_delete=allow_mass_delete) as session:
@@ -111,4 +114,4 @@ async def course_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
             )
         await session.finish(complete=True, scope={"term_code": answered})
     assert session.report is not None
-    return session.report
+    return await final_state(session.report)

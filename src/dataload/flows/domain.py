@@ -20,11 +20,13 @@ from typing import Any, TypeVar
 
 from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 from pydantic import BaseModel
 
 from dataload.domains import DomainSpec, Listing, Records, get_domain
 from dataload.flows.report import LoadReport
 from dataload.flows.session import LoadSession
+from dataload.flows.states import final_state
 from dataload.lake.progress import read_cursor, record_rejections, save_cursor
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
@@ -147,7 +149,7 @@ async def domain_flow(
     params: dict[str, Any] | None = None,
     full_refresh: bool = False,
     allow_mass_delete: bool = False,
-) -> LoadReport:
+) -> LoadReport | State[Any]:
     """Load one declared domain: its source into <domain>_raw, _xform and _curated."""
     spec = get_domain(domain)
     if spec.source is None:
@@ -181,7 +183,7 @@ async def domain_flow(
         if new_cursor is not None:
             get_run_logger().info("%s cursor now %s", domain, new_cursor)
     assert session.report is not None
-    return session.report
+    return await final_state(session.report)
 
 
 async def run_domain(

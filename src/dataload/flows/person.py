@@ -46,6 +46,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.states import State
 
 from dataload.flows.concurrency import first_error, gather_all
 from dataload.flows.memory import release_freed_memory
@@ -60,6 +61,7 @@ from dataload.flows.source_slots import (
     source_shares,
     source_slots,
 )
+from dataload.flows.states import final_state
 from dataload.flows.writing import batched
 from dataload.lake import Lake, LoadRun
 from dataload.lake.db import create_pool
@@ -467,7 +469,7 @@ async def person_shard_flow(run_id: int, shard: int, shards: int) -> PeopleLoade
 @flow(name="person-raw-flow", flow_run_name=run_name("person"), log_prints=False)
 async def person_raw_flow(
     allow_mass_delete: bool = False, resume: bool = False, shards: int | None = None
-) -> LoadReport:
+) -> LoadReport | State[Any]:
     """Load people from PeopleSoft, SAP, VDS and SnapLogic into person_raw, _xform, _curated.
 
     `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
@@ -525,4 +527,4 @@ async def person_raw_flow(
             incomplete=f"{', '.join(silent)} listed nobody" if silent else None,
         )
     assert session.report is not None
-    return session.report
+    return await final_state(session.report)

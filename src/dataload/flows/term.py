@@ -11,9 +11,11 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from dataload.flows.report import LoadReport, run_name
 from dataload.flows.session import LoadSession
+from dataload.flows.states import final_state
 from dataload.flows.writing import load_records
 from dataload.settings import Settings
 from dataload.sources import PeopleSoft
@@ -58,7 +60,7 @@ def check_term_count(fetched: int, current: int, threshold: float) -> None:
 
 
 @flow(name="term-raw-flow", flow_run_name=run_name("term"), log_prints=False)
-async def term_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
+async def term_raw_flow(allow_mass_delete: bool = False) -> LoadReport | State[Any]:
     """Load PeopleSoft terms into term_raw (history), term_xform and term_curated.
 
     `allow_mass_delete` lifts the mass-deletion guard for this run (DATALOAD_MAX_DELETE_SHARE).
@@ -78,4 +80,4 @@ async def term_raw_flow(allow_mass_delete: bool = False) -> LoadReport:
         await load_records(session.run, terms, batch_size=settings.lake_batch_size, step=loaded)
         await session.finish(complete=True)
     assert session.report is not None
-    return session.report
+    return await final_state(session.report)
