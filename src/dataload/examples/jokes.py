@@ -5,12 +5,21 @@ The API key is `JOKES_API_KEY`, or, when it reads `prefect-secret:<block>`, the 
 Prefect Secret block (create one with `prefect block create secret` or
 `Secret(value=...).save(name)`), as for every secret setting of dataload. `JOKES_URL` defaults
 to https://icanhazdadjoke.com/.
+
+icanhazdadjoke asks every client for a custom User-Agent naming the library or site and a URL or
+e-mail where someone can be reached about it. `JOKES_USER_AGENT` is sent as it is; set it to
+name your deployment and its contact (`dataload/0.1.0 (+https://data.example.edu;
+ops@example.edu)`). The default names dataload and its version and says no contact was set:
+dataload has no public home page to point at, and a made-up one would mislead the API's owner.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from importlib import metadata
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,11 +36,25 @@ if TYPE_CHECKING:
 __all__ = ["DOMAIN", "Jokes", "api_key"]
 
 
+logger = logging.getLogger("dataload.sources")
+
+
+def default_user_agent() -> str:
+    """`dataload/<version>`, and that no contact was configured (JOKES_USER_AGENT sets one)."""
+    try:
+        version = metadata.version("dataload")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"dataload/{version} (no contact configured; set JOKES_USER_AGENT)"
+
+
 class JokeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     url: str = Field("https://icanhazdadjoke.com/", alias="JOKES_URL")
     key: SecretStr = Field(SecretStr(""), alias="JOKES_API_KEY")
+    #: The User-Agent the API asks for: this library or site, and a URL or e-mail to reach you.
+    user_agent: str = Field("", alias="JOKES_USER_AGENT")
 
 
 class JokeParams(BaseModel):
@@ -63,9 +86,11 @@ class Jokes(SourceClient):
         *,
         url: str,
         key: str,
+        user_agent: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.url = require_url(url, "JOKES_URL")
+        self.user_agent = (user_agent or "").strip() or default_user_agent()
         self._http = SourceHttp(
             source="jokes API",
             url_variable="JOKES_URL",
@@ -75,6 +100,7 @@ class Jokes(SourceClient):
             timeout=timeouts(read=30.0),
             retry=retry or RetryPolicy(),
             max_connections=1,
+            user_agent=self.user_agent,
         )
 
     @classmethod
@@ -84,9 +110,16 @@ class Jokes(SourceClient):
     @classmethod
     async def configured(cls, settings: Settings) -> Jokes:
         own = JokeSettings()
+        if not own.user_agent.strip() and urlsplit(own.url).hostname == "icanhazdadjoke.com":
+            logger.warning(
+                "JOKES_USER_AGENT is not set: icanhazdadjoke.com asks for a User-Agent naming "
+                "you and a URL or e-mail to reach you; sending %r",
+                default_user_agent(),
+            )
         return cls(
             url=own.url,
             key=await api_key(own),
+            user_agent=own.user_agent,
             retry=RetryPolicy(max_attempts=settings.source_max_attempts),
         )
 
