@@ -19,15 +19,16 @@ Files live in `lake/sql/`, one concern per file, in two kinds:
   and nothing is dropped for it: a function that is no longer wanted is dropped by a versioned
   migration.
 
-The versioned migrations of a new database run before any repeatable script, so they see the
-functions as the earlier versioned files defined them (V0007 installs the term domain with
-V0005's lake.install_domain); a versioned migration must not rely on a function's R__ body.
-`CREATE OR REPLACE` cannot change a function's arguments or result type, nor drop one: such a
-change is a versioned migration that drops the old function (`DROP FUNCTION`), after which the
-R__ file creates the new one. A versioned migration that drops a function pinned by a
-table's row type (a SQL-standard body, `RETURN ...`, of a lake.runs argument, as
-lake.describe_outcome) must create it again before it ends, as V0015 does, or also delete its
-script's row of `lake.repeatable_scripts` so that the script is applied again afterwards.
+The versioned migrations of a new database run before any repeatable script: one that calls a
+function (V0007 calls lake.install_domain) gets the body the versioned files before it defined,
+not the R__ one, so a versioned migration must not rely on an R__ body. `CREATE OR REPLACE`
+cannot change a function's arguments or result type, nor drop one: such a change is a versioned
+migration that drops the old function, and the changed R__ file creates the new one. A
+versioned migration that drops a function to alter a table (a SQL-standard body, `RETURN ...`,
+pins the row type of its arguments: lake.describe_outcome pins lake.runs) also deletes its
+script's row, `DELETE FROM lake.repeatable_scripts WHERE name = 'runs'`, so that the unchanged
+script is applied again and creates the function anew (V0012 and V0015, written before the
+scripts, created it again themselves). tests/lake/test_lake_code.py fails otherwise.
 
 Concurrent runs (two `dataload db init`, a flow starting while another initialises) are
 serialised by a session advisory lock: the second waits, then finds nothing left to do.
