@@ -8,7 +8,11 @@
 -- the policies and privileges are derived from it by lake.apply_service_grants. The design
 -- and its reasons are at the top of V0013__curated_consumers.sql.
 
--- A domain's curated table, and its filters table.
+-- A domain's curated table, and its filters table. These two and lake.curated_secured have
+-- SQL-standard bodies (RETURN ...) of the lake.domains row type, which pins it: a versioned
+-- migration that changes the columns of lake.domains drops them first and deletes the row
+-- 'consumers' of lake.repeatable_scripts (and 'runs', for lake.offered_rows), so that the
+-- scripts create them again.
 CREATE OR REPLACE FUNCTION lake.curated_table(d lake.domains) RETURNS regclass
 LANGUAGE sql STABLE
 RETURN format('%I.%I', d.domain || '_curated', d.domain || '_data_by_service')::regclass;

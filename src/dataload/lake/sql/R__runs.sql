@@ -9,8 +9,8 @@
 -- "SELECT ord, <key columns>, hash FROM ($1 keys, $2 hashes)" for a domain: the query
 -- lake.offer, lake.differs and lake.list_keys read a batch from.
 -- A SQL-standard body (RETURN ...) of the lake.domains row type, which pins it: a versioned
--- migration that changes the columns of lake.domains drops this function first and creates it
--- again (as V0012 and V0015 did), or deletes this script's row of lake.repeatable_scripts.
+-- migration that changes the columns of lake.domains drops this function first and deletes the
+-- row 'runs' of lake.repeatable_scripts, so that this script creates it again.
 CREATE OR REPLACE FUNCTION lake.offered_rows(d lake.domains) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format(
@@ -21,8 +21,8 @@ RETURN format(
 
 -- "stored 3 new and 5 changed records, deleted nobody: <why>" for a run's counts.
 -- A SQL-standard body (RETURN ...) of the lake.runs row type, which pins it: a versioned
--- migration that changes the columns of lake.runs drops this function first and creates it
--- again (as V0012 and V0015 did), or deletes this script's row of lake.repeatable_scripts.
+-- migration that changes the columns of lake.runs drops this function first and deletes the
+-- row 'runs' of lake.repeatable_scripts, so that this script creates it again.
 CREATE OR REPLACE FUNCTION lake.describe_outcome(r lake.runs, status text, why text, deleted bigint DEFAULT 0)
 RETURNS text
 LANGUAGE sql IMMUTABLE
