@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from dataload.domains.table import Table
+
 if TYPE_CHECKING:
     from dataload.flows.domain import DomainRun
     from dataload.lake.install import DomainTables
@@ -137,6 +139,9 @@ class DomainSpec:
     #: A flow of its own, as "module:attribute" (the university's domains), instead of the
     #: generic one; imported only when run.
     flow: str | None = None
+    #: The tabular shape (typed columns, see domains/table.py) instead of documents; its keys
+    #: and services are the table's.
+    table: Table | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -144,13 +149,19 @@ class DomainSpec:
                 f"domain name {self.name!r}: use lower-case letters, digits and _ "
                 "(it names PostgreSQL schemas)"
             )
-        if not self.keys:
+        if self.table is not None and (self.keys or self.services or self.never_store):
+            raise ValueError(
+                f"domain {self.name!r}: a table declares its keys and services in its Table"
+            )
+        if not self.keys and self.table is None:
             raise ValueError(f"domain {self.name!r} declares no key column")
         if self.source is None and self.flow is None:
             raise ValueError(f"domain {self.name!r} needs a source or a flow")
 
     @property
     def key_columns(self) -> tuple[str, ...]:
+        if self.table is not None:
+            return self.table.key_columns
         return tuple(key.column for key in self.keys)
 
     def tables(self) -> DomainTables:
@@ -165,6 +176,7 @@ class DomainSpec:
             key_fields=tuple(key.payload_field for key in self.keys),
             services=self.services,
             never_store=self.never_store,
+            table=self.table,
         )
 
     @property

@@ -4,18 +4,28 @@ the account dimension in parallel branches, before the load.
     extract ─▶ validate ─┬─▶ transform (amounts to cents, dates, signs) ─┬─▶ join ─▶ load
                          └─▶ update dimensions (chart of accounts)  ─────┘
 
-Validation checks every row (required fields, a real date, an amount that is a number with at
-most two decimals, a known currency); a refused row is kept in lake.rejected with its reason,
-and when more than the domain's `max_rejected_share` of the rows are refused the run loads
-nothing. `SAGE_EXPORT_URL` and `SAGE_ACCOUNTS_URL` name the two exports (HTTP).
+Validation checks every row (as many fields as the header, required fields, a real date, an
+amount that is a number with at most two decimals, a known currency, a transaction id no other
+row of the export has); a refused row is kept in lake.rejected with its reason, which names its
+line in the file, and when more than the domain's `max_rejected_share` of the rows are refused
+the run loads nothing. A transaction id on several otherwise valid rows rejects every one of
+them, not only the later ones: the export says two things about one transaction and nothing
+tells which is true (a later row is no correction: an export has no order of edits), so the
+lake keeps the version it has (the run is incremental) rather than record a guess as the
+transaction's history, and lake.rejected names every line to fix. An export delimited by anything but commas (';' or tabs, as some locales export) is
+refused whole, in one line naming the delimiter. `SAGE_EXPORT_URL` and `SAGE_ACCOUNTS_URL` name
+the two exports (HTTP).
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import tempfile
+from collections import defaultdict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,17 +37,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
 from dataload.domains.tasks import lazy_task
 from dataload.settings import Settings
+from dataload.sources.errors import SourceResponseError
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
+from dataload.sources.redaction import endpoint
 from dataload.sources.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from dataload.flows.domain import DomainRun
 
-__all__ = ["DOMAIN", "SageExports", "transform", "validate"]
+__all__ = ["DOMAIN", "CsvExport", "SageExports", "read_csv", "transform", "validate"]
 
 REQUIRED = ("transaction_id", "date", "account_code", "amount", "currency")
 CURRENCIES = frozenset({"GBP", "EUR", "USD"})
 Row = dict[str, str]
+#: Delimiters other than the comma that exports are found with, as messages name them.
+OTHER_DELIMITERS = {";": "';' (semicolons)", "\t": "tabs", "|": "'|' (pipes)"}
+
+
+@dataclass
+class CsvExport:
+    """One CSV export: its rows by header, the line each starts on (the header is line 1), and
+    (reason, sample) for each row with too few or too many fields."""
+
+    rows: list[Row] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    ragged: list[tuple[str, str]] = field(default_factory=list)
+    #: A delimiter other than the comma that the header is split by, as messages name it.
+    other_delimiter: str | None = None
 
 
 class SageSettings(BaseSettings):
@@ -72,17 +98,53 @@ class SageExports(SourceClient):
         own = SageSettings()
         return {"transactions_url": own.transactions_url, "accounts_url": own.accounts_url}
 
-    async def rows(self, url: str) -> list[Row]:
-        """The rows of one CSV export, as dicts by header."""
+    async def export(self, url: str) -> CsvExport:
+        """One CSV export, read (see `read_csv`); an export delimited by another character
+        than the comma is refused whole."""
         with tempfile.TemporaryDirectory(prefix="dataload-sage-") as folder:
             path = Path(folder) / "export.csv"
             await self._http.download(url, path)
-            return await asyncio.to_thread(_read_csv, path)
+            export = await asyncio.to_thread(read_csv, path)
+        if export.other_delimiter is not None:
+            raise SourceResponseError(
+                source=self._http.source,
+                endpoint=endpoint(url),
+                problem=f"is delimited by {export.other_delimiter}, not commas",
+                hint="export it again as comma-separated CSV (Sage's CSV export, with the "
+                "comma as the list separator)",
+            )
+        return export
 
 
-def _read_csv(path: Path) -> list[Row]:
+def read_csv(path: Path) -> CsvExport:
+    """The export's rows by header, each with the line it starts on; a row with too few or too
+    many fields is set apart as a rejection naming its line, as is nothing else: values are
+    checked by `validate`. A header without a comma but split by ';', tabs or '|' is noted in
+    `other_delimiter`, and then no row is read."""
+    export = CsvExport()
     with path.open(newline="", encoding="utf-8-sig") as file:
-        return list(csv.DictReader(file))
+        first = file.readline()
+        if "," not in first:
+            found = [(first.count(d), name) for d, name in OTHER_DELIMITERS.items() if d in first]
+            if found:
+                export.other_delimiter = max(found)[1]
+                return export
+        reader = csv.reader(itertools.chain((first,), file))
+        header = next(reader, [])
+        start = reader.line_num + 1
+        for fields in reader:
+            if fields and len(fields) != len(header):
+                export.ragged.append(
+                    (
+                        f"line {start}: {len(fields)} fields where the header has {len(header)}",
+                        ",".join(fields),
+                    )
+                )
+            elif fields:  # a blank line is no row
+                export.rows.append(dict(zip(header, fields, strict=True)))
+                export.lines.append(start)
+            start = reader.line_num + 1
+    return export
 
 
 def _problem(row: Row) -> str | None:
@@ -105,15 +167,31 @@ def _problem(row: Row) -> str | None:
 
 
 @lazy_task("validate")
-def validate(rows: list[Row]) -> tuple[list[Row], list[tuple[str, str]]]:
-    """The rows that pass, and (reason, row) for those that do not."""
+def validate(
+    rows: list[Row], lines: list[int] | None = None
+) -> tuple[list[Row], list[tuple[str, str]]]:
+    """The rows that pass, and (reason, row) for those that do not; with `lines` (the line each
+    row starts on), each reason begins with its row's line. When rows that pass their own checks
+    share a transaction id, every one of them is refused (see the module's note); a row refused
+    for its own reason does not make another row of its id doubtful."""
+    where = lines if lines is not None else list(range(2, len(rows) + 2))
+    problems = [_problem(row) for row in rows]
+    seen: defaultdict[str, list[int]] = defaultdict(list)  # id -> lines of its readable rows
+    for row, line, problem in zip(rows, where, problems, strict=True):
+        if problem is None:
+            seen[row["transaction_id"].strip()].append(line)
     valid, rejected = [], []
-    for row in rows:
-        problem = _problem(row)
+    for row, line, problem in zip(rows, where, problems, strict=True):
+        key = (row.get("transaction_id") or "").strip()
+        if problem is None and len(seen[key]) > 1:
+            others = ", ".join(str(n) for n in seen[key] if n != line)
+            problem = f"transaction_id {key!r} is also on line {others}"
         if problem is None:
             valid.append(row)
-        else:
-            rejected.append((problem, ",".join(row.values())))
+            continue
+        if lines is not None:
+            problem = f"line {line}: {problem}"
+        rejected.append((problem, ",".join(value or "" for value in row.values())))
     return valid, rejected
 
 
@@ -143,16 +221,18 @@ async def update_dimensions(exports: SageExports) -> dict[str, dict[str, str]]:
     """The chart of accounts, account code -> {name, type}."""
     return {
         row["account_code"]: {"name": row["account_name"], "type": row["account_type"]}
-        for row in await exports.rows(exports.accounts_url)
+        for row in (await exports.export(exports.accounts_url)).rows
     }
 
 
 async def sage_transactions(run: DomainRun) -> AsyncIterator[Records]:
     exports = await run.client(SageExports)
-    rows = await exports.rows(exports.transactions_url)
-    run.note("rows read", len(rows))
-    valid, rejected = validate(rows)
-    await run.reject(rejected, read=len(rows))  # refuses the run above the threshold
+    export = await exports.export(exports.transactions_url)
+    read = len(export.rows) + len(export.ragged)
+    run.note("rows read", read)
+    valid, rejected = validate(export.rows, export.lines)
+    # Refuses the run above the threshold.
+    await run.reject(export.ragged + rejected, read=read)
     # Two branches at once, joined before the load.
     accounts, records = await asyncio.gather(
         update_dimensions(exports), asyncio.to_thread(transform, valid)

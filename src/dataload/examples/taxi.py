@@ -1,17 +1,28 @@
 """taxi_trips (seed 004): a month of NYC yellow-taxi trips, from its Parquet or CSV file.
 
+A tabular domain of facts (domains/table.py): trips have no key, so the month is the unit. A
+load of a month is one version of it, COPYed from the file's Arrow record batches into the
+month's partition; an identical file (the same bytes: its sha256 is the month's content hash)
+stores nothing, and a revised file replaces its month atomically when the run finishes, the
+previous version staying in raw as history (`dataload history taxi_trips 2024-01`). Other
+months are never touched.
+
 `--param year=2024 --param month=1 [--param format=csv]` loads one month; the download is a
 Prefect task cached by its inputs (URL and folder: `TAXI_DOWNLOAD_DIR`, by default
-`DATALOAD_HOME/downloads/taxi`), so a rerun
-of the same month reads the file it already has. The file is read in record batches of
-`chunk_rows` (Parquet row groups, CSV blocks) and loaded as it is read: memory stays flat
-whatever the month's size. Each trip's key is (year_month, trip): its row number in the month's
-file. A month is a scoped snapshot: reloading it replaces that month, and only that month.
+`DATALOAD_HOME/downloads/taxi`), so a rerun of the same month reads the file it already has.
+The file is read in record batches of `chunk_rows`: memory stays flat whatever the month's
+size. A CSV is read as text and cast to the declared types, so that a bad cell rejects its row
+instead of turning its column into text. The TLC's columns changed over the years (2023's
+`airport_fee` is 2024's `Airport_fee`; 2025 added `cbd_congestion_fee` and widened some types):
+names match without regard to case, a new column is added and named in the run's summary.
 `TAXI_URL` defaults to the TLC's public bucket.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import csv
 import hashlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +32,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
+from dataload.domains import DomainSpec, Guards, Listing, Records, Schedule
+from dataload.domains.table import Column, ColumnService, Table
 from dataload.domains.tasks import lazy_task
 from dataload.examples.public_api import PublicApi
 
@@ -29,8 +41,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from dataload.flows.domain import DomainRun
+    from dataload.lake import RunSummary
+    from dataload.settings import Settings
 
-__all__ = ["DOMAIN", "TaxiFiles", "TripParams", "read_trips"]
+__all__ = ["DOMAIN", "TRIPS", "TaxiFiles", "TripParams", "load_trip_file", "read_trips"]
 
 
 class TaxiSettings(BaseSettings):
@@ -52,7 +66,7 @@ class TripParams(BaseModel):
     year: int = Field(default_factory=lambda: _two_months_ago().year, ge=2009, le=2100)
     month: int = Field(default_factory=lambda: _two_months_ago().month, ge=1, le=12)
     format: Literal["parquet", "csv"] = "parquet"
-    chunk_rows: int = Field(20_000, ge=100, le=1_000_000)
+    chunk_rows: int = Field(100_000, ge=100, le=1_000_000)
 
     @property
     def year_month(self) -> str:
@@ -102,47 +116,47 @@ async def download_trip_file(files: TaxiFiles, url: str, name: str, folder: str)
     return str(dest)
 
 
-def _record_batches(path: Path, kind: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def read_trips(path: Path, kind: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    """The file's trips as Arrow record batches of about `chunk_rows` rows. A CSV's columns
+    are read as text: the lake casts them to the table's types, one bad cell one rejected row."""
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         with pq.ParquetFile(path) as parquet:
             yield from parquet.iter_batches(batch_size=chunk_rows)
         return
+    import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    with path.open(newline="", encoding="utf-8") as file:
+        header = next(csv.reader(file), [])
     # About chunk_rows rows per block (a trip is ~150 bytes of CSV).
-    options = pcsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 160))
-    with pcsv.open_csv(path, read_options=options) as reader:
+    with pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 160)),
+        convert_options=pcsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=True
+        ),
+    ) as reader:
         yield from reader
 
 
-def read_trips(path: Path, kind: str, year_month: str, chunk_rows: int) -> Iterator[list[dict]]:
-    """The file's trips as lists of records, batch by batch: timestamps as ISO text, each
-    with its year_month and its row number (`trip`, from 1)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def content_hash(path: Path) -> str:
+    """What identifies a month's file: the sha256 of its bytes."""
+    with path.open("rb") as file:
+        return "sha256:" + hashlib.file_digest(file, "sha256").hexdigest()
 
-    trip = 0
-    for batch in _record_batches(path, kind, chunk_rows):
-        # One notation whatever the file: Parquet has microseconds, CSV seconds.
-        columns = [
-            pc.strftime(column.cast(pa.timestamp("s"), safe=False), "%Y-%m-%dT%H:%M:%S")
-            if pa.types.is_timestamp(column.type)
-            else column
-            for column in batch.columns
-        ]
-        rows = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pylist()
-        for row in rows:
-            trip += 1
-            row["year_month"] = year_month
-            row["trip"] = trip
-        yield rows
+
+async def stream_trips(run: DomainRun, path: Path, params: TripParams) -> AsyncIterator[Records]:
+    """Name the month and its file's hash, then yield the file's batches as they are read."""
+    run.scope = {"year_month": [params.year_month]}
+    run.content_hash = await asyncio.to_thread(content_hash, path)
+    batches = read_trips(path, params.format, params.chunk_rows)
+    while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        yield batch
 
 
 async def taxi_trips(run: DomainRun) -> AsyncIterator[Records]:
-    import asyncio
-
     params = run.typed_params(TripParams)
     files = await run.client(TaxiFiles)
     folder = str(TaxiSettings().download_dir or run.settings.home / "downloads" / "taxi")
@@ -150,16 +164,105 @@ async def taxi_trips(run: DomainRun) -> AsyncIterator[Records]:
     if not await asyncio.to_thread(path.exists):  # cached, but removed since: fetch it again
         path = Path(await download_trip_file.refreshing(files, files.url, params.file_name, folder))
     run.note("file bytes", (await asyncio.to_thread(path.stat)).st_size)
-    run.scope = {"year_month": [params.year_month]}
-    batches = read_trips(path, params.format, params.year_month, params.chunk_rows)
-    while (rows := await asyncio.to_thread(next, batches, None)) is not None:
-        yield rows
+    async for batch in stream_trips(run, path, params):
+        yield batch
+
+
+def _money(name: str) -> Column:
+    return Column(name, "double precision")
+
+
+#: The TLC's yellow-taxi columns (2024), with names for SQL users; the TLC's own names match.
+TRIPS = Table(
+    columns=(
+        Column("year_month", "text"),
+        Column("vendor_id", "integer", source=("VendorID",)),
+        Column("tpep_pickup_datetime", "timestamp"),
+        Column("tpep_dropoff_datetime", "timestamp"),
+        Column("passenger_count", "bigint"),
+        Column("trip_distance", "double precision"),
+        Column("ratecode_id", "bigint", source=("RatecodeID",)),
+        Column("store_and_fwd_flag", "text"),
+        Column("pu_location_id", "integer", source=("PULocationID",)),
+        Column("do_location_id", "integer", source=("DOLocationID",)),
+        Column("payment_type", "bigint"),
+        *(
+            _money(name)
+            for name in (
+                "fare_amount",
+                "extra",
+                "mta_tax",
+                "tip_amount",
+                "tolls_amount",
+                "improvement_surcharge",
+                "total_amount",
+                "congestion_surcharge",
+                "airport_fee",
+            )
+        ),
+    ),
+    scope="year_month",
+    services={
+        # What a fare analysis needs, without locations.
+        "fares": ColumnService(
+            (
+                "year_month",
+                "tpep_pickup_datetime",
+                "trip_distance",
+                "payment_type",
+                "fare_amount",
+                "tip_amount",
+                "total_amount",
+            )
+        ),
+        # Card payments only (tips are recorded for card payments alone).
+        "card_tips": ColumnService(
+            ("year_month", "tpep_pickup_datetime", "fare_amount", "tip_amount"),
+            where="payment_type = 1",
+        ),
+    },
+)
+
+
+async def load_trip_file(settings: Settings, path: Path, *, year: int, month: int) -> RunSummary:
+    """Load one month's file into the lake as one run, without Prefect (the benchmark's way in;
+    a flow run does the same through `taxi_trips`)."""
+    from dataload.lake import Lake, LakeError, init_lake
+    from dataload.lake.db import create_pool, dsn
+    from dataload.lake.tables import TableLoad
+
+    params = TripParams(year=year, month=month, format=path.suffix.lstrip("."))  # type: ignore[arg-type]
+    pool = await create_pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            await init_lake(conn, [DOMAIN.tables()])
+        run = await Lake(pool).start_run(DOMAIN.name, flow="load_trip_file")
+        try:
+            scope = params.year_month
+            load = TableLoad(run, dsn(settings), declared=TRIPS)
+            batches = read_trips(path, params.format, params.chunk_rows)
+
+            async def items() -> AsyncIterator[pa.RecordBatch]:
+                while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                    yield batch
+
+            digest = await asyncio.to_thread(content_hash, path)
+            await load.load_facts(scope, digest, items())
+            await load.record_schema_changes()
+            return await run.finish(complete=True, scope={"year_month": [scope]})
+        except BaseException as exc:
+            with contextlib.suppress(LakeError):  # a run that finished stays as it ended
+                await run.fail(f"load_trip_file stopped: {exc!r}"[:300])
+            raise
+    finally:
+        await pool.close()
 
 
 DOMAIN = DomainSpec(
     name="taxi_trips",
     description="NYC yellow-taxi trips, a month at a time, from the TLC's Parquet or CSV files.",
-    keys=(Key("year_month"), Key("trip", "bigint")),
+    keys=(),
+    table=TRIPS,
     listing=Listing.SCOPED,
     source=taxi_trips,
     source_label="TLC trip-data files (Parquet or CSV), per month",

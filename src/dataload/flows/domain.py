@@ -27,7 +27,9 @@ from dataload.domains import DomainSpec, Listing, Records, get_domain
 from dataload.flows.report import LoadReport
 from dataload.flows.session import LoadSession
 from dataload.flows.states import final_state
+from dataload.lake.db import dsn
 from dataload.lake.progress import read_cursor, record_rejections, save_cursor
+from dataload.lake.tables import TableLoad
 from dataload.settings import Settings
 from dataload.sources.http import SourceClient
 
@@ -62,6 +64,10 @@ class DomainRun:
         #: For a scoped listing: key column -> the values this run's snapshot covers.
         self.scope: dict[str, list[Any]] | None = None
         self.next_cursor: str | None = None
+        #: Facts (a table without a key): a hash of what the source read for its scope (a
+        #: file's bytes), set before its first batch; the same hash as the scope's current
+        #: version means nothing changed, and nothing more is read or stored.
+        self.content_hash: str | None = None
         self.rejected = 0
         self._session = session
 
@@ -125,10 +131,47 @@ async def _batches(
 async def extract_load(run: DomainRun, session: LoadSession) -> int:
     """Run the domain's source and load what it yields, batch by batch; returns records offered."""
     assert run.spec.source is not None
+    if run.spec.table is not None:
+        return await _load_table(run, session)
     counted = [0]
     batches = _batches(run.spec.source(run), session.settings.lake_batch_size, counted)
     await session.run.load_stream(batches, concurrency=2)
     return counted[0]
+
+
+async def _load_table(run: DomainRun, session: LoadSession) -> int:
+    """A tabular domain: Arrow batches into its typed layers by binary COPY (lake/tables.py)."""
+    spec, table = run.spec, run.spec.table
+    assert spec.source is not None and table is not None
+    load = TableLoad(
+        session.run,
+        dsn(session.settings),
+        declared=table,
+        max_rejected_share=spec.guards.max_rejected_share,
+    )
+    items = spec.source(run)
+    if table.scope is None:
+        result = await load.load_keyed(items)
+    else:
+        first = await anext(items, None)  # the source names its scope before its first batch
+        scope = (run.scope or {}).get(table.scope) or []
+        if len(scope) != 1 or run.content_hash is None:
+            await items.aclose()
+            raise RuntimeError(
+                f"{spec.name}: a facts source sets run.scope = {{{table.scope!r}: [one value]}} "
+                "and run.content_hash before its first batch"
+            )
+        result = await load.load_facts(str(scope[0]), run.content_hash, _prepend(first, items))
+    for change in await load.record_schema_changes():
+        get_run_logger().warning("%s: %s", spec.name, change)
+    return result.offered
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def _snapshot_scope(spec: DomainSpec, run: DomainRun) -> Mapping[str, list[Any]] | None:

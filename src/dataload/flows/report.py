@@ -56,6 +56,8 @@ class LoadReport:
     #: The failed or abandoned run this one resumed, and the records that one had loaded.
     resumed_from: int | None = None
     carried: int = 0
+    #: Tabular domains: columns the run added, or found missing in its source.
+    schema_changes: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -87,6 +89,7 @@ class LoadReport:
         rows += [("curated service", name, value) for name, value in self.services.items()]
         rows += [("rejected", "reason", reason) for reason in self.rejected_reasons]
         rows += [("missing", "key", key) for key in self.missing]
+        rows += [("schema", "change", change) for change in self.schema_changes]
         return [{"section": s, "item": i, "value": v} for s, i, v in rows]
 
     def headline(self) -> str:
@@ -96,6 +99,8 @@ class LoadReport:
         line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
         if self.resumed_from is not None:
             line += f", resuming run {self.resumed_from} ({self.carried} loaded by it)"
+        if self.schema_changes:
+            line += "; " + "; ".join(self.schema_changes)
         if not self.succeeded and self.outcome:
             return f"{line}; {self.outcome}"
         return f"{line}; {self.error}" if self.error else line

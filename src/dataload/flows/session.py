@@ -191,6 +191,7 @@ class LoadSession:
                 "unchanged": summary.unchanged,
                 "deleted": summary.deleted,
                 "rejected": summary.rejected,
+                **({"repeated": summary.repeated} if summary.repeated else {}),
             },
             fetched=dict(self.fetched),
             sources={
@@ -209,6 +210,7 @@ class LoadSession:
             missing=list(summary.missing_sample),
             resumed_from=summary.resumed_from,
             carried=summary.carried,
+            schema_changes=list(summary.schema_changes),
         )
         await acreate_table_artifact(
             table=self.report.table(),

@@ -141,7 +141,7 @@ async def unrestricted_readers(conn: asyncpg.Connection) -> list[tuple[str, str]
         UNION
         SELECT DISTINCT pg_get_userbyid(c.relowner), 'owner of the curated tables'
         FROM lake.domains AS d, pg_class AS c
-        WHERE c.oid = lake.curated_table(d)
+        WHERE d.domain NOT IN (SELECT domain FROM lake.tables) AND c.oid = lake.curated_table(d)
           AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE oid = c.relowner)
         ORDER BY 1
         """

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
+import orjson
 
 from dataload.lake.filters import sync_services
+
+if TYPE_CHECKING:
+    from dataload.domains.table import Table
 
 __all__ = ["DomainTables", "install_domains"]
 
@@ -32,6 +37,8 @@ class DomainTables:
     key_fields: tuple[str, ...]
     services: Mapping[str, Sequence[str]] = field(default_factory=dict)
     never_store: tuple[str, ...] = ()
+    #: A tabular domain's shape (lake.install_table); None for documents.
+    table: Table | None = None
 
 
 async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTables]) -> list[str]:
@@ -44,6 +51,10 @@ async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTabl
         present = {r[0] for r in await conn.fetch("SELECT domain FROM lake.domains")}
         for domain in domains:
             if domain.name in present:
+                continue
+            if domain.table is not None:
+                await _install_table(conn, domain.name, domain.table)
+                installed.append(domain.name)
                 continue
             await conn.execute(
                 "SELECT lake.install_domain($1, $2, $3, $4, never_store => $5)",
@@ -59,3 +70,20 @@ async def install_domains(conn: asyncpg.Connection, domains: Iterable[DomainTabl
                 await sync_services(conn, {domain.name: services}, source=f"domain {domain.name}")
             installed.append(domain.name)
     return installed
+
+
+async def _install_table(conn: asyncpg.Connection, name: str, table: Table) -> None:
+    """A tabular domain's layers (R__tables.sql) and its column-set services."""
+    await conn.execute(
+        "SELECT lake.install_table($1, $2, $3, $4::jsonb, $5)",
+        name,
+        table.kind,
+        list(table.key),
+        orjson.dumps(table.column_json()).decode(),
+        table.scope,
+    )
+    await conn.execute(
+        "SELECT lake.table_define_services($1, $2::jsonb)",
+        name,
+        orjson.dumps(table.services_json()).decode(),
+    )

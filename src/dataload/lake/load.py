@@ -125,6 +125,10 @@ class RunSummary:
     #: The failed or abandoned run this one resumed, and the keys that one had loaded.
     resumed_from: int | None = None
     carried: int = 0
+    #: Records the source gave again, identical, within the run: stored once.
+    repeated: int = 0
+    #: Tabular domains: columns the run added, or found missing in the source.
+    schema_changes: list[str] = field(default_factory=list)
 
 
 def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID | None]:
@@ -168,6 +172,10 @@ class LoadRun:
         # find the key absent (or unchanged) and insert the same version twice.
         self._keys_writing: set[tuple[Any, ...]] = set()
         self._keys_released = asyncio.Condition()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
 
     async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
         """Load one batch atomically; bad records are rejected, the rest loads."""
@@ -446,8 +454,10 @@ class LoadRun:
             )
         try:
             async with self._writer.transaction():
+                # The same rules, written once per shape: documents, or typed tables.
+                finish = "finish_table_run" if self.domain.table else "finish_run"
                 await self._writer.execute(
-                    "SELECT lake.finish_run($1, $2, $3::jsonb, $4, $5)",
+                    f"SELECT lake.{finish}($1, $2, $3::jsonb, $4, $5)",
                     self.run_id,
                     complete,
                     scope_json,
@@ -523,7 +533,12 @@ class LoadRun:
 
 async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
     async with pool.acquire() as conn:
-        run = await conn.fetchrow("SELECT * FROM lake.runs WHERE run_id = $1", run_id)
+        run = await conn.fetchrow(
+            "SELECT r.*, coalesce(x.repeated, 0) AS repeated, x.schema_changes"
+            " FROM lake.runs AS r LEFT JOIN lake.run_details AS x USING (run_id)"
+            " WHERE r.run_id = $1",
+            run_id,
+        )
         reasons = await conn.fetch(
             "SELECT reason, count(*) AS n FROM lake.rejected WHERE run_id = $1"
             " GROUP BY reason ORDER BY n DESC, reason LIMIT 5",
@@ -553,6 +568,8 @@ async def run_summary(pool: asyncpg.Pool, run_id: int) -> RunSummary:
         outcome=run["outcome"],
         resumed_from=run["resumed_from"],
         carried=run["carried"],
+        repeated=run["repeated"],
+        schema_changes=list(run["schema_changes"] or ()),
     )
 
 
@@ -668,12 +685,14 @@ class Lake:
         """Live (not deleted) records in the domain's xform layer."""
         spec = await self.domain(domain)
         async with self._pool.acquire() as conn:
+            counts = "table_layer_counts" if spec.table else "layer_counts"
             return await conn.fetchval(
-                "SELECT (lake.layer_counts($1) ->> 'xform_live')::bigint", spec.name
+                f"SELECT (lake.{counts}($1) ->> 'xform_live')::bigint", spec.name
             )
 
     async def layer_counts(self, domain: str) -> dict[str, Any]:
         """{'raw': n, 'xform_live': n, 'xform_deleted': n, 'curated': {service: n}}."""
         spec = await self.domain(domain)
+        counts = "table_layer_counts" if spec.table else "layer_counts"
         async with self._pool.acquire() as conn:
-            return orjson.loads(await conn.fetchval("SELECT lake.layer_counts($1)", spec.name))
+            return orjson.loads(await conn.fetchval(f"SELECT lake.{counts}($1)", spec.name))

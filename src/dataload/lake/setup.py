@@ -29,9 +29,13 @@ async def init_lake(conn: asyncpg.Connection, domains: Iterable[DomainTables] = 
     `dataload services sync`) must not get them back at the next run.
     """
     applied = await migrate(conn)
-    # Every domain's curated tables under row-level security, including domains installed
-    # after the migration that introduced it; a no-op (no lock taken) when already in place.
-    await conn.execute("SELECT lake.secure_curated(domain) FROM lake.domains ORDER BY domain")
+    # Every document domain's curated tables under row-level security, including domains
+    # installed after the migration that introduced it; a no-op (no lock taken) when already in
+    # place. Tabular domains' services are views, granted one by one.
+    await conn.execute(
+        "SELECT lake.secure_curated(domain) FROM lake.domains"
+        " WHERE domain NOT IN (SELECT domain FROM lake.tables) ORDER BY domain"
+    )
     created = bool(applied) and applied[0].startswith("V0001__")
     seeded = await seed_services(conn) if created else []
     return LakeSetup(applied, seeded, await install_domains(conn, domains))

@@ -60,3 +60,5 @@ class ExamplesConfig:
     #: Rows of the Sage transactions export, and the share of them that are malformed.
     sage_rows: int = 400
     sage_bad_rate: float = 0.02
+    #: The transactions export's delimiter (the real export's is the comma).
+    sage_delimiter: str = ","

@@ -5,7 +5,9 @@
 
 `sage_rows` transactions, of which a share `sage_bad_rate` is malformed in one of the ways real
 exports are: a missing id, an impossible date, an amount that is not a number, an empty
-account.
+account, a row cut short or split by a comma in its description (one field too few or too
+many), the id of the row before it again. `sage_delimiter` exports with another delimiter
+(';' as in locales whose decimal mark is the comma, or a tab).
 """
 
 from __future__ import annotations
@@ -36,7 +38,15 @@ ACCOUNTS = (
     ("7100", "Bank charges", "expense"),
 )
 _CUSTOMERS = ("C-ACME", "C-GLOBEX", "C-INITECH", "C-UMBRELLA", "")
-_FAULTS = ("missing_id", "bad_date", "bad_amount", "no_account")
+_FAULTS = (
+    "missing_id",
+    "bad_date",
+    "bad_amount",
+    "no_account",
+    "short_row",
+    "long_row",
+    "duplicate_id",
+)
 
 
 def transactions_csv(config: SandboxConfig) -> bytes:
@@ -44,7 +54,7 @@ def transactions_csv(config: SandboxConfig) -> bytes:
     rng = random.Random(config.seed * 7001 + config.day)
     first = config.date_of(config.day) - timedelta(days=90)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=ex.sage_delimiter)
     writer.writerow(
         [
             "transaction_id",
@@ -77,6 +87,12 @@ def transactions_csv(config: SandboxConfig) -> bytes:
                 row[1] = f"{day.year}-13-{day.day:02d}"
             elif fault == "bad_amount":
                 row[5] = "12,50O"
+            elif fault == "short_row":
+                del row[-2:]
+            elif fault == "long_row":  # "Rent, 12": a comma the exporter did not quote
+                row[4:5] = row[4].split(" ", 1)
+            elif fault == "duplicate_id":
+                row[0] = f"T{max(1, i - 1):06d}"
             else:
                 row[2] = ""
         writer.writerow(row)
