@@ -351,7 +351,7 @@ def disk_text(sizes: dict[str, int]) -> str:
     named = {LAYERS.get(schema, schema): b for schema, b in sizes.items() if b >= 2**20 / 10}
     if len(named) == 1:
         return f"{next(iter(named.values())) / 2**20:.0f}"
-    parts = " + ".join(f"{k} {v / 2**20:.0f}" for k, v in named.items())
+    parts = " + ".join(f"{k} {v / 2**20:.{0 if v >= 10 * 2**20 else 1}f}" for k, v in named.items())
     return f"{sum(sizes.values()) / 2**20:.0f} ({parts})"
 
 
@@ -446,20 +446,20 @@ def targets(figures: dict[int, dict[str, float]]) -> None:
 
 
 def versions(server: Server, pythons: dict[bool, tuple[Path | None, str]]) -> str:
-    found: dict[str, Any] = {}
-    for python, _ in (pythons[False], pythons[True]):
+    lines = []
+    for side, where in ((False, "project"), (True, "side venv")):
+        python = pythons[side][0]
         if python is None:
             continue
-        step = Step("versions", "versions")
-        done = subprocess.run(
-            [str(python), str(CHILD), step.child], capture_output=True, text=True, cwd=HERE
-        )
+        command = [str(python), str(CHILD), "versions"]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=HERE)
         if done.returncode == 0:
-            found.update(json.loads(done.stdout.splitlines()[-1]))
-    found.pop("seconds", None)
-    found.pop("rss", None)
-    found["PostgreSQL"] = server.version()
-    return ", ".join(f"{k} {v}" for k, v in found.items())
+            found = json.loads(done.stdout.splitlines()[-1])
+            found.pop("seconds", None)
+            found.pop("rss", None)
+            lines.append(f"{where}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
+    lines.append(f"server: PostgreSQL {server.version()}")
+    return "\n".join(lines)
 
 
 def main() -> None:
