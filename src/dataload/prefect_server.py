@@ -113,6 +113,8 @@ class PrefectServer:
             **os.environ,
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # Its own UI: the links automations send (`{{ flow_run|ui_url }}`) point at it.
+            "PREFECT_UI_URL": self.url,
         }
         # The server must not try to talk to another server, nor inherit a client's logging.
         env.pop("PREFECT_API_URL", None)

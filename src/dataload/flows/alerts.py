@@ -10,7 +10,9 @@ DATALOAD_ALERTS lists the destinations, separated by spaces or commas:
 
 The message is the run's one-line outcome and its page in the Prefect UI. Sending is best
 effort: an unreachable destination is logged, never turns a run into a failure. A Prefect
-automation on flow-run states is the other way to be told, and needs nothing from us.
+automation on flow-run states is the other way to be told: partial and guarded runs end in
+FAILED states named Partial and Guarded (`flows.states`), whose events are
+`prefect.flow-run.Partial` and `prefect.flow-run.Guarded` (the README shows one that matches).
 """
 
 from __future__ import annotations
