@@ -232,6 +232,8 @@ async def load_trip_file(settings: Settings, path: Path, *, year: int, month: in
     from dataload.lake.tables import TableLoad
 
     params = TripParams(year=year, month=month, format=path.suffix.lstrip("."))  # type: ignore[arg-type]
+    # Hashed while the lake is opened: the file is read once more only if it is new.
+    digest = asyncio.ensure_future(asyncio.to_thread(content_hash, path))
     pool = await create_pool(settings)
     try:
         async with pool.acquire() as conn:
@@ -246,8 +248,7 @@ async def load_trip_file(settings: Settings, path: Path, *, year: int, month: in
                 while (batch := await asyncio.to_thread(next, batches, None)) is not None:
                     yield batch
 
-            digest = await asyncio.to_thread(content_hash, path)
-            await load.load_facts(scope, digest, items())
+            await load.load_facts(scope, await digest, items())
             await load.record_schema_changes()
             return await run.finish(complete=True, scope={"year_month": [scope]})
         except BaseException as exc:

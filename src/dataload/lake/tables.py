@@ -102,6 +102,19 @@ class TableLoad:
     ) -> TableLoadResult:
         """Load one scope's rows as a new version, unless the current one has `content_hash`."""
         started = time.perf_counter()
+        async with self.run.pool.acquire() as conn:
+            kept = await conn.fetchval(
+                "SELECT lake.table_keep_version($1, $2, $3)", self.run.run_id, scope, content_hash
+            )
+            if kept:  # an identical file: not read further, nothing stored, no COPY opened
+                row = await conn.fetchrow(
+                    "SELECT offered, unchanged FROM lake.runs WHERE run_id = $1", self.run.run_id
+                )
+        if kept:
+            await batches.aclose()
+            self.result.offered, self.result.unchanged = row["offered"], row["unchanged"]
+            log.info("%s %s: as its current version, nothing stored", self.run.domain.name, scope)
+            return self.result
         first = await anext(batches, None)
         table = as_arrow(first) if first is not None else None
         if table is not None:
@@ -113,18 +126,10 @@ class TableLoad:
             return None if item is None else as_arrow(item)
 
         try:
-            stored = await asyncio.to_thread(
-                self._facts_transaction, scope, content_hash, table, more
-            )
+            await asyncio.to_thread(self._facts_transaction, scope, content_hash, table, more)
         finally:
-            await batches.aclose()  # an unchanged scope is not read further
+            await batches.aclose()
         self.result.duration_s += time.perf_counter() - started
-        if not stored:
-            log.info(
-                "%s %s: the same content as its current version, nothing stored",
-                self.run.domain.name,
-                scope,
-            )
         return self.result
 
     def _facts_transaction(
@@ -133,7 +138,7 @@ class TableLoad:
         content_hash: str,
         first: pa.Table | None,
         more: Callable[[], pa.Table | None],
-    ) -> bool:
+    ) -> None:
         import adbc_driver_postgresql.dbapi as adbc
 
         run_id = self.run.run_id
@@ -143,10 +148,6 @@ class TableLoad:
                 (run_id, scope, content_hash),
             )
             version, leaf_schema, leaf_table = cur.fetchone()
-            if version is None:  # identical to the current version
-                conn.commit()
-                self._count_unchanged(cur, run_id)
-                return False
             offered = 0
             rejections: list[Rejection] = []
 
@@ -172,13 +173,6 @@ class TableLoad:
         self.result.offered += offered
         self.result.inserted += stored
         self._note_rejections(rejections)
-        return True
-
-    def _count_unchanged(self, cur: Any, run_id: int) -> None:
-        cur.execute("SELECT offered, unchanged FROM lake.runs WHERE run_id = $1", (run_id,))
-        offered, unchanged = cur.fetchone()
-        self.result.offered = offered
-        self.result.unchanged = unchanged
 
     # -- keyed ---------------------------------------------------------------------------------
 

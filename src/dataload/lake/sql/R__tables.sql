@@ -394,35 +394,56 @@ BEGIN
 END
 $$;
 
--- Facts: start a version of `scope` for this run: its number, and the table that takes its rows,
--- standing alone until lake.table_end_version attaches it (readers of raw are never locked out
--- while it loads). A NULL version when the scope's current version has this content hash: an
--- identical file stores nothing, its rows count as unchanged. Versions that never became
--- current, of runs that ended, are dropped first.
-CREATE OR REPLACE FUNCTION lake.table_begin_version(run bigint, scope text, content_hash text)
-RETURNS TABLE (version bigint, leaf_schema text, leaf_table text)
+-- Facts: whether the scope's current version has this content hash (an identical file). If so
+-- the run has seen the scope, its rows count as unchanged, and nothing is to be stored.
+CREATE OR REPLACE FUNCTION lake.table_keep_version(run bigint, scope text, content_hash text)
+RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     r       lake.runs := lake.writing_run(run);
-    t       lake.tables := lake.tabular(r.domain);
     current lake.table_versions;
-    v       bigint;
-    leaf    text;
 BEGIN
-    PERFORM lake.drop_orphan_versions(r.domain);
     SELECT * INTO current FROM lake.table_versions AS tv
-    WHERE tv.domain = r.domain AND tv.scope = table_begin_version.scope
+    WHERE tv.domain = r.domain AND tv.scope = table_keep_version.scope
       AND tv.current_from IS NOT NULL AND tv.current_until IS NULL;
+    IF current.content_hash IS DISTINCT FROM table_keep_version.content_hash THEN
+        RETURN false;
+    END IF;
+    PERFORM lake.table_see_scope(run, scope);
+    PERFORM lake.record_table_batch(run, current.rows, 0, 0, current.rows, 0, 0, '[]');
+    RETURN true;
+END
+$$;
+
+-- Facts: the run has seen this scope (its listing: a scope it did not see is not replaced).
+CREATE OR REPLACE FUNCTION lake.table_see_scope(run bigint, scope text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r lake.runs := lake.writing_run(run);
+    t lake.tables := lake.tabular(r.domain);
+BEGIN
     EXECUTE format('INSERT INTO lake.%I (run_id, %I) VALUES ($1, $2::%s)',
                    r.domain || '_seen', t.scope_column,
                    lake.checked_type((SELECT c ->> 'type' FROM jsonb_array_elements(t.columns) AS c
                                       WHERE c ->> 'name' = t.scope_column)))
     USING run, scope;
-    IF current.content_hash = table_begin_version.content_hash THEN
-        PERFORM lake.record_table_batch(run, current.rows, 0, 0, current.rows, 0, 0, '[]');
-        RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::text;
-        RETURN;
-    END IF;
+END
+$$;
+
+-- Facts: start a version of `scope` for this run: its number, and the table that takes its rows,
+-- standing alone until lake.table_end_version attaches it (readers of raw are never locked out
+-- while it loads). Versions that never became current, of runs that ended, are dropped first.
+CREATE OR REPLACE FUNCTION lake.table_begin_version(run bigint, scope text, content_hash text)
+RETURNS TABLE (version bigint, leaf_schema text, leaf_table text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r    lake.runs := lake.writing_run(run);
+    t    lake.tables := lake.tabular(r.domain);
+    v    bigint;
+    leaf text;
+BEGIN
+    PERFORM lake.drop_orphan_versions(r.domain);
+    PERFORM lake.table_see_scope(run, scope);
     INSERT INTO lake.table_versions (domain, scope, run_id, content_hash)
     VALUES (r.domain, scope, run, content_hash) RETURNING table_versions.version INTO v;
     leaf := lake.scope_partition(r.domain, scope) || '_v' || v;
@@ -522,6 +543,7 @@ DECLARE
     why      text;
     v        record;
     notes    text[] := '{}';
+    switched boolean := false;
 BEGIN
     IF NOT complete THEN
         verdict := 'partial';
@@ -561,8 +583,11 @@ BEGIN
                     notes := notes || format('%s: version %s replaced version %s (%s rows), kept as history',
                                              v.scope, v.version, v.old_version, v.old_rows);
                 END IF;
+                switched := true;
             END LOOP;
-            PERFORM lake.table_refresh_views(r.domain);
+            IF switched THEN
+                PERFORM lake.table_refresh_views(r.domain);
+            END IF;
             why := nullif(array_to_string(notes, '; '), '');
         END IF;
     ELSE
