@@ -128,3 +128,34 @@ async def test_a_killed_sharded_run_leaves_no_worker_behind_and_resumes(sharding
 
     assert report.status == "complete" and report.resumed_from is not None
     assert await loaded_once(world, truth)
+
+
+async def test_a_sharded_run_with_people_missing_ends_partial_its_shards_completed(
+    sharding: World,
+) -> None:
+    """SnapLogic leaves people out: each shard completes (it loaded its share as it could), and
+    the parent, which finishes the run, ends in Prefect's FAILED state named Partial."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.objects import StateType
+
+    from dataload.flows.states import run_report
+
+    world = sharding
+    world.sandbox.config.left_out_rate = 0.5
+
+    state = await person_raw_flow(shards=2, return_state=True)
+
+    report = await run_report(state)
+    assert report.status == "partial" and report.missing, report.headline()
+    assert report.fetched["people SnapLogic never answered"] >= len(report.missing)
+    async with get_client() as client:
+        parent = await client.read_flow_run(state.state_details.flow_run_id)
+        shards = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])
+            )
+        )
+    assert (parent.state_type, parent.state_name) == (StateType.FAILED, "Partial")
+    assert parent.state.message == report.outcome
+    assert sorted(shard.state_name for shard in shards) == ["Completed", "Completed"]
