@@ -402,11 +402,11 @@ def services_access(
 
 @app.command("history")
 def history(
-    domain: str = typer.Argument(..., help="term, course or person"),
+    domain: str = typer.Argument(..., help="a domain of the lake (dataload domains)"),
     key: list[str] = typer.Argument(  # noqa: B008
         ...,
         help="The key: a BUID for person; career and STRM for term; career, term, "
-        "course id and session for course.",
+        "course id and session for course; the month (2024-01) for taxi_trips.",
     ),
 ) -> None:
     """Print every version of one record and what changed between consecutive versions."""

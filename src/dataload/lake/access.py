@@ -2,7 +2,9 @@
 
 A grant lets a PostgreSQL role read the rows of one service in `<d>_curated.<d>_data_by_service`
 and nothing else of the lake; PostgreSQL enforces it with row-level security (the migration
-V0013__curated_consumers.sql says how and why). The grants are data, in lake.service_grants.
+V0013__curated_consumers.sql says how and why). For a tabular domain a service is a view of its
+own, `<d>_curated.<service>` (its columns, its rows), and a grant is SELECT on that view. The
+grants are data, in lake.service_grants.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ async def grant_service(
                     role,
                     scram_sha256_verifier(create_with_password),
                 )
+            if await _tabular(conn, domain):  # a service is a view of its own
+                return bool(
+                    await conn.fetchval(
+                        "SELECT lake.grant_table_service($1, $2, $3)", domain, service, role
+                    )
+                )
             return bool(
                 await conn.fetchval(
                     "SELECT lake.grant_service($1, $2, $3, $4)", domain, service, role, allow_full
@@ -96,10 +104,9 @@ async def grant_service(
 
 async def revoke_service(conn: asyncpg.Connection, domain: str, service: str, role: str) -> None:
     """Stop `role` reading `service` of `domain`, from its next statement on."""
+    revoke = "revoke_table_service" if await _tabular(conn, domain) else "revoke_service"
     try:
-        revoked = await conn.fetchval(
-            "SELECT lake.revoke_service($1, $2, $3)", domain, service, role
-        )
+        revoked = await conn.fetchval(f"SELECT lake.{revoke}($1, $2, $3)", domain, service, role)
     except (asyncpg.InvalidParameterValueError, asyncpg.UndefinedObjectError) as exc:
         raise AccessError(_message(exc)) from None
     except asyncpg.LockNotAvailableError:
@@ -147,6 +154,12 @@ async def unrestricted_readers(conn: asyncpg.Connection) -> list[tuple[str, str]
         """
     )
     return [(r["rolname"], r["why"]) for r in rows]
+
+
+async def _tabular(conn: asyncpg.Connection, domain: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain)
+    )
 
 
 def _message(exc: asyncpg.PostgresError) -> str:

@@ -1,5 +1,8 @@
 """A record's history: its versions from raw, and what changed between consecutive ones.
 
+For a tabular domain, a keyed row's versions are its columns; a facts scope's versions (a
+month's files) are described by their number, rows and content hash (lake.table_history).
+
 The diff follows the lake's notion of equality: objects are compared key by key, arrays as
 multisets (an element that moved is not a change; one that appeared or went is). An element
 that went and one that came sharing some fields are shown as one element that changed, under
@@ -34,9 +37,12 @@ class Version:
 
 async def record_history(conn: asyncpg.Connection, domain: str, key: list[Any]) -> list[Version]:
     """Every version of one key, oldest first (empty when the key was never loaded)."""
+    tabular = await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain
+    )
     rows = await conn.fetch(
         "SELECT raw_id, data, deleted, run_id, valid_from, valid_to"
-        " FROM lake.history($1, $2::jsonb)",
+        f" FROM lake.{'table_history' if tabular else 'history'}($1, $2::jsonb)",
         domain,
         orjson.dumps(key).decode(),
     )

@@ -176,7 +176,8 @@ BEGIN
         SELECT string_agg(version::text, ', ' ORDER BY version) INTO versions
         FROM lake.table_versions
         WHERE domain = domain_name AND current_from IS NOT NULL AND current_until IS NULL;
-        EXECUTE format('CREATE OR REPLACE VIEW %s AS SELECT %s, dl_version FROM %I.%I WHERE %s',
+        -- dl_version first: a view's columns can only grow at its end, as the table's do.
+        EXECUTE format('CREATE OR REPLACE VIEW %s AS SELECT dl_version, %s FROM %I.%I WHERE %s',
                        xform, lake.table_column_list(t.columns), domain_name || '_raw', domain_name,
                        CASE WHEN versions IS NULL THEN 'false'
                             ELSE format('dl_version IN (%s)', versions) END);
@@ -663,5 +664,50 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('raw', raw, 'xform_live', live, 'xform_deleted', gone,
                               'curated', curated);
+END
+$$;
+
+-- The history of one key of a tabular domain, in the shape of lake.history. Keyed: each raw row
+-- of the key, its columns as a JSON object. Facts: each stored version of the scope (the key is
+-- the scope's value), described by its number, rows and content hash; its rows stay in raw
+-- (`WHERE <scope> = ... AND dl_version = <version>`).
+CREATE OR REPLACE FUNCTION lake.table_history(domain_name text, key jsonb)
+RETURNS TABLE (raw_id bigint, data jsonb, deleted boolean, run_id bigint,
+               valid_from timestamptz, valid_to timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    d lake.domains := lake.domain(domain_name);
+    t lake.tables := lake.tabular(domain_name);
+    condition text := (SELECT string_agg(format('h.%I = ($1 ->> %s)::%s', c, n - 1,
+                                                lake.checked_type(ty)), ' AND ' ORDER BY n)
+                       FROM unnest(d.key_columns, d.key_types) WITH ORDINALITY AS s(c, ty, n));
+BEGIN
+    IF jsonb_typeof(key) <> 'array' OR jsonb_array_length(key) <> cardinality(d.key_columns) THEN
+        RAISE EXCEPTION 'a % key has % values (%), got %', d.domain,
+            cardinality(d.key_columns), array_to_string(d.key_columns, ', '), key
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t.kind = 'facts' THEN
+        RETURN QUERY
+        SELECT v.version, jsonb_build_object(
+                   'version', v.version, 'rows', v.rows, 'content_hash', v.content_hash,
+                   'loaded_at', v.loaded_at,
+                   'rows_in_raw', format('%s WHERE %I = %L AND dl_version = %s',
+                                         format('%I.%I', domain_name || '_raw', domain_name),
+                                         t.scope_column, v.scope, v.version)),
+               false, v.run_id, v.current_from, v.current_until
+        FROM lake.table_versions AS v
+        WHERE v.domain = domain_name AND v.scope = key ->> 0 AND v.current_from IS NOT NULL
+        ORDER BY v.version;
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT h.raw_id, CASE WHEN h.deleted THEN NULL ELSE to_jsonb(h) - %3$L END, h.deleted,
+                h.run_id, h.dl_insert_date,
+                lead(h.dl_insert_date) OVER (ORDER BY h.raw_id)
+         FROM %1$I.%2$I AS h WHERE %4$s ORDER BY h.raw_id',
+        d.domain || '_raw', d.domain,
+        ARRAY['raw_id', 'deleted', 'dl_hash', 'run_id', 'dl_insert_date'], condition)
+    USING key;
 END
 $$;

@@ -37,7 +37,7 @@ from dataload.sandbox.config import SandboxConfig
 from dataload.sandbox.gate import Gate
 from dataload.sandbox.systems import System
 
-__all__ = ["COLUMNS", "TAXI", "routes", "trip_columns", "write_parquet"]
+__all__ = ["COLUMNS", "TAXI", "columns_of", "routes", "trip_columns", "write_parquet"]
 
 TAXI = System("taxi", b"PAR1\x15\x04", None)
 CHUNK = 100_000
@@ -111,6 +111,30 @@ def trip_columns(seed: int, year: int, month: int, start: int, count: int) -> di
     return cols
 
 
+def columns_of(year: int) -> list[tuple[str, str]]:
+    """The columns of a year's files, as the TLC changed them: 2023 spells `airport_fee`; 2025
+    adds `cbd_congestion_fee` (the congestion pricing toll) and widens VendorID to 64 bits and
+    the flag to a large string."""
+    columns = list(COLUMNS)
+    if year <= 2023:
+        columns[-1] = ("airport_fee", "double")
+    if year >= 2025:
+        columns[0] = ("VendorID", "int64")
+        columns[6] = ("store_and_fwd_flag", "large_string")
+        columns.append(("cbd_congestion_fee", "double"))
+    return columns
+
+
+def _year_columns(cols: dict[str, list], year: int, rng_seed: int) -> dict[str, list]:
+    """trip_columns' columns renamed and extended as the year's files have them."""
+    if year <= 2023:
+        cols["airport_fee"] = cols.pop("Airport_fee")
+    if year >= 2025:
+        rng = random.Random(rng_seed)
+        cols["cbd_congestion_fee"] = [0.75 if rng.random() < 0.3 else 0.0 for _ in cols["VendorID"]]
+    return cols
+
+
 def _chunks(rows: int) -> Iterator[tuple[int, int]]:
     for start in range(0, rows, CHUNK):
         yield start, min(CHUNK, rows - start)
@@ -125,22 +149,23 @@ def write_parquet(path: Path, seed: int, year: int, month: int, rows: int) -> No
         "int64": pa.int64(),
         "double": pa.float64(),
         "string": pa.string(),
+        "large_string": pa.large_string(),
         "timestamp": pa.timestamp("us"),
     }
-    schema = pa.schema([(name, types[kind]) for name, kind in COLUMNS])
+    schema = pa.schema([(name, types[kind]) for name, kind in columns_of(year)])
     with pq.ParquetWriter(path, schema) as writer:
         for start, count in _chunks(rows):
-            cols = trip_columns(seed, year, month, start, count)
+            cols = _year_columns(trip_columns(seed, year, month, start, count), year, start)
             writer.write_table(pa.table(cols, schema=schema))
 
 
 def _csv(seed: int, year: int, month: int, rows: int) -> Iterator[bytes]:
-    names = [name for name, _ in COLUMNS]
+    names = [name for name, _ in columns_of(year)]
     header = io.StringIO()
     csv.writer(header).writerow(names)
     yield header.getvalue().encode()
     for start, count in _chunks(rows):
-        cols = trip_columns(seed, year, month, start, count)
+        cols = _year_columns(trip_columns(seed, year, month, start, count), year, start)
         out = io.StringIO()
         writer = csv.writer(out)
         for i in range(count):
