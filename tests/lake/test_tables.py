@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -181,9 +180,9 @@ asyncio.run(load_trip_file(Settings(), Path(sys.argv[1]), year=2024, month=1))
 """
 
 
-async def _copying(conn: asyncpg.Connection, timeout: float = 60.0) -> bool:
-    """Whether a COPY into a taxi version's table began within `timeout` seconds."""
-    for _ in range(int(timeout * 20)):
+async def _copying(conn: asyncpg.Connection, within_s: float = 60.0) -> bool:
+    """Whether a COPY into a taxi version's table began within `within_s` seconds."""
+    for _ in range(int(within_s * 20)):
         busy = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%taxi_trips%'"
             " AND datname = current_database()"
@@ -208,12 +207,14 @@ async def test_a_load_killed_mid_copy_leaves_the_month_and_the_next_run_converge
         "POSTGRES_PASS": params.password or "",
         "POSTGRES_DB": params.database,
     }
-    process = subprocess.Popen([sys.executable, "-c", _KILLED_LOAD, str(big)], env=env)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_LOAD, str(big), env=env
+    )
     try:
         assert await _copying(conn), "the load never began its COPY"
         process.send_signal(signal.SIGKILL)
     finally:
-        process.wait(timeout=30)
+        await asyncio.wait_for(process.wait(), 30)
 
     assert await month_rows(conn) == {"2024-01": 1000}
     again = await load_trip_file(lake_db, big, year=2024, month=1)
