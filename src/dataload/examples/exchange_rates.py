@@ -1,6 +1,8 @@
 """exchange_rates (seed 002): daily rates per base currency, incremental by date.
 
-One record per (base, date): `{"base": "EUR", "date": "2026-05-04", "rates": {"USD": ...}}`.
+A keyed table (domains/table.py): one row per (base, date, currency) with its rate, the shape a
+rate is looked up and joined by. A rate the API revises is a new version of its row; a day
+offered twice with the same rates (a chunk boundary) is stored once.
 A run continues after the cursor (the last date a finished run loaded, kept in lake.cursors)
 up to the API's latest day; the first run starts at `EXCHANGE_RATES_START`. `--param start=YYYY-MM-DD
 --param end=YYYY-MM-DD` backfills a range instead; either way the range is asked for in chunks
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dataload.domains import DomainSpec, Key, Listing, Records, Schedule
+from dataload.domains import DomainSpec, Listing, Records, Schedule
+from dataload.domains.table import Column, ColumnService, Table
 from dataload.examples.frankfurter import Frankfurter
 
 if TYPE_CHECKING:
@@ -82,7 +85,11 @@ async def exchange_rates(run: DomainRun) -> AsyncIterator[Records]:
         for base in bases:
             rates = await api.rates(base, first, last)
             days += len(rates)
-            yield [{"base": base, "date": day, "rates": r} for day, r in rates.items()]
+            yield [
+                {"base": base, "date": day, "currency": currency, "rate": rate}
+                for day, day_rates in rates.items()
+                for currency, rate in day_rates.items()
+            ]
             if rates:
                 run.advance(max(rates))
     run.note("days with rates", days)
@@ -91,7 +98,20 @@ async def exchange_rates(run: DomainRun) -> AsyncIterator[Records]:
 DOMAIN = DomainSpec(
     name="exchange_rates",
     description="Daily exchange rates per base currency from a Frankfurter-style API.",
-    keys=(Key("base"), Key("date")),
+    keys=(),
+    table=Table(
+        columns=(
+            Column("base", "text"),
+            Column("date", "date"),
+            Column("currency", "text"),
+            Column("rate", "double precision", required=True),
+        ),
+        key=("base", "date", "currency"),
+        services={
+            # What a US finance office reads: dollar rates only.
+            "usd_rates": ColumnService(("date", "currency", "rate"), where="base = 'USD'"),
+        },
+    ),
     listing=Listing.INCREMENTAL,
     source=exchange_rates,
     source_label="Frankfurter API /{start}..{end}",

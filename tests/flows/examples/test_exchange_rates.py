@@ -14,7 +14,9 @@ from dataload.sandbox.config import Faults
 
 pytestmark = pytest.mark.slow
 
-XFORM = "exchange_rates_xform.current_exchange_rates_data"
+XFORM = "exchange_rates_xform.exchange_rates"
+#: A row per currency: the sandbox knows 31 currencies, the base among them.
+RATES = 30
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +43,17 @@ async def test_runs_continue_after_the_cursor_kept_in_the_lake(world: World) -> 
 
     # 2026-04-20 .. 2026-04-30, the API's latest day (1 May is a TARGET holiday): nine working
     # days, two bases.
-    assert first.status == "incremental" and first.counts["new"] == 18
+    assert first.status == "incremental" and first.counts["new"] == 18 * RATES
     assert await cursor(world) == "2026-04-30"
 
     world.sandbox.config.day = 4  # Monday 2026-05-04
     second = await domain_flow("exchange_rates")
 
     # 1 May .. 4 May, which the API answers from 30 April: only the days asked for are kept.
-    assert second.counts["fetched"] == 2 and second.counts["new"] == 2
+    assert second.counts["fetched"] == 2 * RATES and second.counts["new"] == 2 * RATES
     assert await cursor(world) == "2026-05-04"
-    assert await world.count(f"SELECT count(*) FROM {XFORM} WHERE deleted_at IS NULL") == 20
+    days = f"SELECT count(DISTINCT (base, date)) FROM {XFORM} WHERE deleted_at IS NULL"
+    assert await world.count(days) == 20
 
 
 async def test_a_backfill_loads_its_range_in_chunks_and_leaves_the_cursor(world: World) -> None:
@@ -61,7 +64,7 @@ async def test_a_backfill_loads_its_range_in_chunks_and_leaves_the_cursor(world:
     )
 
     assert report.fetched["chunks"] == 8  # 4 chunks of March, 2 bases
-    assert report.counts["new"] == 2 * 22  # March 2026 has 22 working days
+    assert report.counts["new"] == 2 * 22 * RATES  # March 2026 has 22 working days
     assert report.counts["deleted"] == 0
     assert await cursor(world) == "2026-04-30"  # a backfill of the past does not move it back
 
@@ -74,9 +77,10 @@ async def test_chunks_keep_only_the_days_they_asked_for(world: World) -> None:
         {"start": "2024-01-01", "end": "2024-01-10", "chunk_days": "3", "bases": "EUR"},
     )
 
-    days = await world.column(f"SELECT date FROM {XFORM} ORDER BY date")
+    days = await world.column(f"SELECT DISTINCT date::text FROM {XFORM} ORDER BY 1")
     assert days == [f"2024-01-{d:02d}" for d in (2, 3, 4, 5, 8, 9, 10)]
-    assert report.counts["fetched"] == 7 and report.counts["new"] == 7
+    assert report.counts["fetched"] == 7 * RATES and report.counts["new"] == 7 * RATES
+    assert report.counts.get("repeated", 0) == 0 and report.counts["rejected"] == 0
 
 
 async def test_a_full_refresh_rereads_everything_and_deletes_what_is_gone(
@@ -92,8 +96,8 @@ async def test_a_full_refresh_rereads_everything_and_deletes_what_is_gone(
 
     # From EXCHANGE_RATES_START again: the nine days held are unchanged, Monday is new, and the
     # backfilled 17 April is outside the refreshed history, so it is deleted.
-    assert report.counts["unchanged"] == 18 and report.counts["new"] == 2
-    assert report.counts["deleted"] == 1
+    assert report.counts["unchanged"] == 18 * RATES and report.counts["new"] == 2 * RATES
+    assert report.counts["deleted"] == RATES
     assert await cursor(world) == "2026-05-04"
 
 
@@ -102,8 +106,19 @@ async def test_transient_failures_are_retried_with_backoff(world: World) -> None
 
     report = await domain_flow("exchange_rates", {"chunk_days": "2"})
 
-    assert report.succeeded and report.counts["new"] == 18
+    assert report.succeeded and report.counts["new"] == 18 * RATES
     assert report.sources["Frankfurter"].retries > 0
+
+
+async def test_a_consumer_view_holds_its_base_only(world: World) -> None:
+    await domain_flow("exchange_rates")
+
+    bases = await world.column(
+        "SELECT DISTINCT currency <> 'USD' FROM exchange_rates_curated.usd_rates"
+    )
+    rows = await world.count("SELECT count(*) FROM exchange_rates_curated.usd_rates")
+
+    assert bases == [True] and rows == 9 * RATES
 
 
 async def test_bad_parameters_fail_with_one_clear_line(world: World) -> None:
