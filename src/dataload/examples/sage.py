@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dataload.domains import DomainSpec, Guards, Key, Listing, Records, Schedule
+from dataload.domains import DomainSpec, Guards, Listing, Records, Schedule
+from dataload.domains.table import Column, ColumnService, Table
 from dataload.domains.tasks import lazy_task
 from dataload.settings import Settings
 from dataload.sources.errors import SourceResponseError
@@ -239,14 +240,45 @@ async def sage_transactions(run: DomainRun) -> AsyncIterator[Records]:
     )
     run.note("accounts", len(accounts))
     for record in records:
-        record["account"] = accounts.get(record["account_code"])
+        account = accounts.get(record["account_code"]) or {}
+        record["account_name"] = account.get("name")
+        record["account_type"] = account.get("type")
     yield records
 
 
 DOMAIN = DomainSpec(
     name="sage_transactions",
     description="Transactions from a Sage CSV export, validated, joined with the accounts.",
-    keys=(Key("transaction_id"),),
+    keys=(),
+    table=Table(
+        columns=(
+            Column("transaction_id", "text"),
+            Column("date", "date", required=True),
+            Column("account_code", "text", required=True),
+            Column("account_name", "text"),
+            Column("account_type", "text"),
+            Column("customer_id", "text"),
+            Column("description", "text"),
+            Column("amount_cents", "bigint", required=True),
+            Column("direction", "text"),
+            Column("currency", "text", required=True),
+        ),
+        key=("transaction_id",),
+        services={
+            # The general ledger's view: amounts by account, no customers, no descriptions.
+            "ledger": ColumnService(
+                (
+                    "transaction_id",
+                    "date",
+                    "account_code",
+                    "account_name",
+                    "amount_cents",
+                    "direction",
+                    "currency",
+                )
+            ),
+        },
+    ),
     listing=Listing.INCREMENTAL,
     source=sage_transactions,
     source_label="Sage CSV exports (transactions, accounts)",

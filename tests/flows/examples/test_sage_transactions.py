@@ -14,7 +14,7 @@ from dataload.sources.errors import SourceResponseError
 
 pytestmark = pytest.mark.slow
 
-XFORM = "sage_transactions_xform.current_sage_transactions_data"
+XFORM = "sage_transactions_xform.sage_transactions"
 GOOD = {
     "transaction_id": "T1",
     "date": "2026-04-30",
@@ -106,8 +106,13 @@ async def test_valid_rows_load_joined_with_their_account_and_rejections_are_kept
     rejected = report.counts["rejected"]
     assert 0 < rejected <= 0.05 * 400
     assert report.counts["new"] == 400 - rejected
-    record = await world.conn.fetchval(f"SELECT sage_transactions_data FROM {XFORM} LIMIT 1")
-    assert '"account": {"name": ' in record and '"amount_cents": ' in record
+    row = await world.conn.fetchrow(f"SELECT account_name, amount_cents FROM {XFORM} LIMIT 1")
+    assert row["account_name"] and isinstance(row["amount_cents"], int)
+    types = await world.column(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema ="
+        " 'sage_transactions_xform' AND column_name IN ('date', 'amount_cents') ORDER BY 1"
+    )
+    assert types == ["bigint", "date"]
     reasons = await world.column(
         "SELECT reason FROM lake.rejected WHERE run_id = $1", report.run_id
     )
