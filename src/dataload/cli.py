@@ -731,8 +731,14 @@ def domains() -> None:
         )
         schedules = "; ".join(f"{s.name}: {s.when}" for s in spec.schedules) or "none"
         services = ["full", *spec.services, *shipped.get(spec.name, {})]
+        if spec.table is not None:  # typed columns; services are column sets, no `full`
+            table = spec.table
+            keys = ", ".join(table.key) or f"none: facts, a version per {table.scope}"
+            services = list(table.services)
         typer.secho(f"{spec.name}", bold=True, nl=False)
         typer.echo(f"  {spec.description}")
+        if spec.table is not None:
+            typer.echo(f"    table:     {len(spec.table.columns)} typed columns")
         typer.echo(f"    keys:      {keys}")
         typer.echo(f"    listing:   {spec.listing.value}")
         typer.echo(f"    schedule:  {schedules}")

@@ -53,13 +53,22 @@ def print_examples_summary(console: Console, database: str, reports: list[Any]) 
     console.print()
     console.print("[bold]Where to look[/]")
     console.print(
-        "  tables      <domain>_raw.<domain>_data, <domain>_xform.current_<domain>_data, "
-        "<domain>_curated.<domain>_data_by_service, lake.runs, lake.cursors, lake.rejected"
+        "  documents   <domain>_raw.<domain>_data, <domain>_xform.current_<domain>_data, "
+        "<domain>_curated.<domain>_data_by_service (currencies, jokes, products)"
     )
     console.print(
-        f'  a query     psql "$(POSTGRES_DB={database} dataload db url)" -c "SELECT '
-        "exchange_rates_data->'rates'->>'USD' AS usd, date FROM "
-        "exchange_rates_xform.current_exchange_rates_data WHERE base = 'EUR' ORDER BY date\""
+        "  tables      <domain>_raw.<domain>, <domain>_xform.<domain>, <domain>_curated.<service>"
+        " (exchange_rates, sage_transactions, taxi_trips: typed columns)"
+    )
+    console.print("  the ledger  lake.runs, lake.cursors, lake.rejected, lake.table_versions")
+    console.print(
+        f'  a query     psql "$(POSTGRES_DB={database} dataload db url)" -c "SELECT date, rate'
+        " FROM exchange_rates_xform.exchange_rates WHERE base = 'EUR' AND currency = 'USD'"
+        ' ORDER BY date"'
+    )
+    console.print(
+        f'              psql "$(POSTGRES_DB={database} dataload db url)" -c "SELECT payment_type,'
+        ' count(*), avg(tip_amount) FROM taxi_trips_xform.taxi_trips GROUP BY 1"'
     )
     console.print(
         "  again       `dataload demo --examples` reloads them: what did not change is skipped"
