@@ -169,6 +169,19 @@ class Conformer:
     ) -> pa.ChunkedArray:
         if column.type == target:
             return column
+        if pa.types.is_nested(column.type) and pa.types.is_string(target):
+            # A list or an object the table keeps as text: its JSON.
+            return pa.chunked_array(
+                [
+                    pa.array(
+                        [
+                            None if v is None else orjson.dumps(v).decode()
+                            for v in column.to_pylist()
+                        ],
+                        pa.string(),
+                    )
+                ]
+            )
         # Timestamps: PostgreSQL keeps microseconds; finer units are cut, not refused.
         lossy = pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target)
         try:
