@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 PLUGIN_MODULE = '''
 """A plugin domain: a few planets, a complete snapshot."""
 from dataload.domains import DomainSpec, Key, Listing, Schedule
+from dataload.domains.table import Column, ColumnService, Table
 from pydantic import BaseModel
 
 
@@ -46,6 +47,28 @@ DOMAIN = DomainSpec(
     never_store=("ssn",),
     schedules=(Schedule("hourly", cron="0 * * * *"),),
 )
+
+
+async def moons(run):
+    yield [{"planet": "Earth", "Moon": "Moon", "radius_km": 1737.4},
+           {"planet": "Mars", "Moon": "Phobos", "radius_km": 11.3},
+           {"planet": "Mars", "Moon": "Deimos", "radius_km": "six"}]
+
+
+MOONS = DomainSpec(
+    name="moons",
+    description="Moons, a typed table from a plugin package.",
+    keys=(),
+    table=Table(
+        columns=(Column("planet", "text"), Column("moon", "text"),
+                 Column("radius_km", "double precision")),
+        key=("planet", "moon"),
+        services={"big": ColumnService(("moon",), where="radius_km > 100")},
+    ),
+    listing=Listing.COMPLETE,
+    source=moons,
+    source_label="a list in the plugin",
+)
 '''
 
 
@@ -58,7 +81,8 @@ def build_wheel(folder: Path) -> Path:
         f"{info}/METADATA": "Metadata-Version: 2.1\nName: dataload-planets\nVersion: 0.1.0\n",
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         "Tag: py3-none-any\n",
-        f"{info}/entry_points.txt": "[dataload.domains]\nplanets = dataload_planets:DOMAIN\n",
+        f"{info}/entry_points.txt": "[dataload.domains]\nplanets = dataload_planets:DOMAIN\n"
+        "moons = dataload_planets:MOONS\n",
     }
     files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
     with zipfile.ZipFile(wheel, "w") as archive:
@@ -115,6 +139,17 @@ async def test_a_plugin_package_adds_a_domain_that_loads_end_to_end(
         ("names", '{"name": "Earth"}'),  # its paths only
     ]
     assert await world.count("SELECT count(*) FROM planets_xform.current_planets_data") == 4
+
+
+async def test_a_plugin_adds_a_typed_table_as_briefly(world: World, plugin_installed: None) -> None:
+    result = dataload("run", "moons")
+
+    assert result.returncode == 0, result.stderr
+    assert "moons-load: complete" in result.stdout and "1 rejected" in result.stdout
+    rows = await world.conn.fetch("SELECT * FROM moons_curated.big")
+    assert [dict(r) for r in rows] == [{"moon": "Moon"}]
+    reason = await world.conn.fetchval("SELECT reason FROM lake.rejected")
+    assert reason == "column radius_km: 'six' is not a double precision"
 
 
 def test_a_plugin_is_gone_once_uninstalled() -> None:
