@@ -32,9 +32,15 @@ def test_a_key_offered_twice_keeps_the_last_record_and_rejects_the_first():
     batch = prepare_batch(COURSE, [course(1, title="old"), course(1, title="new")])
     assert len(batch.keys) == 1 and '"new"' in batch.payloads[0]
     assert [r.reason for r in batch.rejections] == [
-        "key ('UGRD', '2268', 1, '1') offered again in the same batch; "
+        "key ('UGRD', '2268', 1, '1') offered again in the same batch with other content; "
         "only the last record of a key is loaded"
     ]
+
+
+def test_the_same_record_twice_is_a_repeat_not_a_rejection():
+    batch = prepare_batch(COURSE, [course(1), course(2), course(1)])
+    assert len(batch.keys) == 2 and batch.valid == 2
+    assert (batch.repeated, batch.rejections) == (1, [])
 
 
 def test_invalid_keys_are_rejected_with_the_reason():

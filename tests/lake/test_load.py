@@ -9,8 +9,9 @@ import asyncpg
 import orjson
 import pytest
 
-from dataload.lake import Lake, LakeError
+from dataload.lake import Lake, LakeError, LoadRun, RunSummary
 from dataload.lake.canonical import content_hash
+from dataload.lake.load import run_summary as read_summary
 
 from .people import person, shuffled
 
@@ -45,6 +46,16 @@ async def test_first_load_fills_raw_xform_and_every_curated_service(lake: Lake, 
     assert "studentGPA" not in non_student and "full" in non_student
 
 
+async def run_summary(lake: Lake, run: LoadRun) -> RunSummary:
+    return await read_summary(run.pool, run.run_id)
+
+
+async def next_run(lake: Lake, run: LoadRun) -> LoadRun:
+    """The next run of the domain, once this one ended (deleting nobody)."""
+    await run.finish(complete=False)
+    return await lake.start_run(run.domain.name)
+
+
 async def test_reloading_unchanged_records_adds_nothing_to_raw(lake: Lake, conn):
     run = await lake.start_run("person")
     await run.load([person(n) for n in range(5)])
@@ -52,7 +63,7 @@ async def test_reloading_unchanged_records_adds_nothing_to_raw(lake: Lake, conn)
         "SELECT service, bu_uid, modified_date FROM person_curated.person_data_by_service"
     )
 
-    result = await run.load([person(n) for n in range(5)])
+    result = await (await next_run(lake, run)).load([person(n) for n in range(5)])
 
     assert (result.inserted, result.changed, result.unchanged) == (0, 0, 5)
     assert await raw_count(conn) == 5
@@ -66,10 +77,28 @@ async def test_shuffled_arrays_and_key_order_add_no_history(lake: Lake, conn):
     run = await lake.start_run("person")
     await run.load([person(1)])
 
-    result = await run.load([shuffled(person(1))])
+    result = await (await next_run(lake, run)).load([shuffled(person(1))])
 
     assert result.unchanged == 1
     assert await raw_count(conn) == 1
+
+
+async def test_a_record_a_run_offers_again_is_a_repeat_or_with_other_content_a_rejection(
+    lake: Lake, conn
+):
+    run = await lake.start_run("person")
+    await run.load([person(1), person(2)])
+
+    again = await run.load([shuffled(person(1)), person(2, gpa=3.9), person(3)])
+    await run.finish(complete=False)
+
+    assert (again.inserted, again.changed, again.unchanged) == (1, 0, 0)
+    assert (again.repeated, again.rejected) == (1, 1)
+    reason = await conn.fetchval("SELECT reason FROM lake.rejected")
+    assert reason == "key ('U00000002',) offered again in this run with other content"
+    assert await raw_count(conn) == 3
+    summary = await run_summary(lake, run)
+    assert (summary.repeated, summary.unchanged) == (1, 0)
 
 
 async def test_a_changed_record_adds_one_version_and_rewrites_only_services_it_touches(
@@ -81,7 +110,7 @@ async def test_a_changed_record_adds_one_version_and_rewrites_only_services_it_t
         await conn.fetch("SELECT service, modified_date FROM person_curated.person_data_by_service")
     )
 
-    result = await run.load([person(1, gpa=3.9)])
+    result = await (await next_run(lake, run)).load([person(1, gpa=3.9)])
 
     assert (result.changed, result.inserted) == (1, 0)
     assert await raw_count(conn) == 2

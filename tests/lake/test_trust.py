@@ -336,6 +336,8 @@ async def test_bad_records_are_rejected_with_reasons_and_the_rest_loads(lake: La
 async def test_a_record_sent_again_with_a_never_store_field_is_unchanged(lake: Lake, conn):
     run = await lake.start_run("person")
     await run.load([person(1)])
+    await run.finish(complete=False)
+    run = await lake.start_run("person")
 
     again = await run.load([{**person(1), "SSN": "123-45-6789"}])
     await run.finish(complete=False)

@@ -6,7 +6,8 @@ domain's never-store fields (content.py); the md5 of that text is its "exact" ha
 infinity are refused when the record's content hash is computed (canonical.py), which every
 record that is stored goes through. A bad record is set aside with its reason; the others go on.
 Records are sorted by key so that concurrent batches take row locks in the same order (no
-deadlocks), and a key offered twice in one batch keeps its last record.
+deadlocks). A record offered twice in one batch, identical, is a repeat (stored once, counted
+as repeated); a key offered twice with different records keeps the last, the earlier rejected.
 
 The canonical content hash (canonical.py) costs more and is computed later, only for records
 whose exact hash differs from the current version's (see load.py).
@@ -45,6 +46,8 @@ class Rejection:
 @dataclass
 class PreparedBatch:
     offered: int = 0
+    #: Records equal to one earlier in the batch (the same key and text): stored once.
+    repeated: int = 0
     # Parallel lists, sorted by key, one entry per distinct key the batch offers (records
     # rejected for their content included, so that a complete snapshot does not delete them:
     # their exact hash, payload and record are None).
@@ -56,6 +59,7 @@ class PreparedBatch:
 
     @property
     def valid(self) -> int:
+        """Records that may be stored: one per key, repeats and rejections left out."""
         return sum(1 for h in self.exact_hashes if h is not None)
 
     def strip(self, positions: Iterable[int], rules: ContentRules) -> None:
@@ -136,15 +140,6 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
             batch.rejections.append(Rejection(problem, _sample(record)))
             continue
         key = tuple(record[f] for f in domain.key_fields)
-        if key in by_key:
-            earlier = by_key[key][1] or ""
-            batch.rejections.append(
-                Rejection(
-                    f"key {key} offered again in the same batch; only the last record "
-                    "of a key is loaded",
-                    earlier[:SAMPLE_CHARS],
-                )
-            )
         try:
             payload = _payload(record)
         except BadContent as exc:
@@ -155,7 +150,20 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
             batch.rejections.append(Rejection(f"content cannot be stored: {exc}", _sample(record)))
             by_key[key] = (None, None, None)
             continue
-        by_key[key] = (uuid.UUID(bytes=hashlib.md5(payload).digest()), payload.decode(), record)
+        exact = uuid.UUID(bytes=hashlib.md5(payload).digest())
+        if key in by_key:
+            if by_key[key][0] == exact:  # the same record again: stored once
+                batch.repeated += 1
+                continue
+            earlier = by_key[key][1] or ""
+            batch.rejections.append(
+                Rejection(
+                    f"key {key} offered again in the same batch with other content; only the "
+                    "last record of a key is loaded",
+                    earlier[:SAMPLE_CHARS],
+                )
+            )
+        by_key[key] = (exact, payload.decode(), record)
     for key in sorted(by_key):
         exact, payload, record = by_key[key]
         batch.keys.append(key)

@@ -10,7 +10,9 @@ A batch is one transaction of a few round trips:
 3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`, a few hundred per
    statement; the statement-level trigger there propagates them to xform and curated,
    set-based, while the loader hashes the next few hundred.
-4. `lake.record_batch()` adds the counts to the run ledger and keeps the rejected records.
+4. `lake.record_counts()` adds the counts to the run ledger and keeps the rejected records.
+A record the run offered before (an earlier batch, or earlier in the batch) is a repeat when it
+is the same, stored once and counted as repeated; with other content it is rejected.
 A database error anywhere rolls the whole batch back: no layer shows any part of it.
 
 A run holds its domain's writer lock (a PostgreSQL advisory lock) on a connection of its own,
@@ -96,6 +98,8 @@ class BatchResult:
     rejected: int
     duration_s: float
     rejected_reasons: list[str] = field(default_factory=list)
+    #: Records given again, identical, in the batch or after an earlier batch: stored once.
+    repeated: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ class LoadRun:
                 await self._keys_released.wait_for(lambda: self._keys_writing.isdisjoint(keys))
                 self._keys_writing |= keys
             try:
-                inserted, changed = await self._write(batch)
+                inserted, changed, repeated = await self._write(batch)
             finally:
                 async with self._keys_released:
                     self._keys_writing -= keys
@@ -206,24 +210,29 @@ class LoadRun:
             offered=batch.offered,
             inserted=inserted,
             changed=changed,
-            unchanged=batch.valid - inserted - changed,
+            unchanged=batch.valid - inserted - changed - repeated,
+            repeated=batch.repeated + repeated,
             rejected=len(batch.rejections),
             duration_s=time.perf_counter() - started,
             rejected_reasons=sorted({r.reason for r in batch.rejections})[:5],
         )
 
-    async def _write(self, batch: PreparedBatch) -> tuple[int, int]:
-        """One transaction: detect changes, COPY them into raw, count; (inserted, changed)."""
+    async def _write(self, batch: PreparedBatch) -> tuple[int, int, int]:
+        """One transaction: detect changes, COPY them into raw, count; (inserted, changed,
+        repeated after an earlier batch)."""
         run_id = self.run_id
         async with self._pool.acquire() as conn, conn.transaction():
             candidates = await conn.fetch(
-                "SELECT ord, is_new FROM lake.offer($1, $2::jsonb, $3::uuid[])",
+                "SELECT ord, is_new, again FROM lake.offer($1, $2::jsonb, $3::uuid[])",
                 run_id,
                 orjson.dumps(batch.keys).decode(),
                 batch.exact_hashes,
             )
             new = [r["ord"] - 1 for r in candidates if r["is_new"]]
             known = [r["ord"] - 1 for r in candidates if not r["is_new"]]
+            # Keys an earlier batch of this run stored: the same content is a repeat, other
+            # content a conflict (which of the two is right, nothing says).
+            again = {r["ord"] - 1 for r in candidates if r["again"] and not r["is_new"]}
             # Only records whose text differs from their stored version can hold a never-store
             # field (what is stored never does).
             await asyncio.to_thread(batch.strip, new + known, self._rules)
@@ -240,20 +249,25 @@ class LoadRun:
                     [hashes[i] for i in known],
                 )
                 changed = [known[r[0] - 1] for r in differing]
+            for i in (conflicts := [i for i in changed if i in again]):
+                batch.refuse(i, f"key {batch.keys[i]} offered again in this run with other content")
+            changed = [i for i in changed if i not in again]
+            repeated = len(again & set(known)) - len(conflicts)
             await self._copy(conn, batch, sorted(new + changed), hashes)
             inserted = sum(1 for i in new if hashes[i] is not None)
             rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
             await conn.execute(
-                "SELECT lake.record_batch($1, $2, $3, $4, $5, $6, $7::jsonb)",
+                "SELECT lake.record_counts($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                 run_id,
                 batch.offered,
                 inserted,
                 len(changed),
-                batch.valid - inserted - len(changed),
+                batch.valid - inserted - len(changed) - repeated,
+                batch.repeated + repeated,
                 len(batch.rejections),
                 orjson.dumps(rejects).decode(),
             )
-        return inserted, len(changed)
+        return inserted, len(changed), repeated
 
     async def _copy(
         self,

@@ -212,7 +212,7 @@ class TableLoad:
                     self.result.rejected + rejected, self.result.offered + part.offered
                 )
                 cur.execute(
-                    "SELECT lake.record_table_batch($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+                    "SELECT lake.record_counts($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                     (
                         self.run.run_id,
                         part.offered,

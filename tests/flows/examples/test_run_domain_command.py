@@ -16,7 +16,7 @@ async def test_run_passes_parameters_to_the_domain(world: World) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "exchange_rates-load: incremental" in result.stdout  # it deletes nobody, by design
-    assert "4 new" in result.stdout  # two days, two bases
+    assert "120 new" in result.stdout  # two days, two bases, 30 rates each
     assert "chunks 2" in result.stdout
 
 

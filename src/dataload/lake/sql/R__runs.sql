@@ -181,9 +181,11 @@ $$;
 -- returns the positions (1-based) of the records that are not byte-for-byte the current
 -- version: is_new when the key is absent or deleted; otherwise the caller compares content
 -- hashes (lake.differs), which only costs canonicalising the records whose text differs.
--- One statement: an index probe on xform's primary key per record.
+-- `again` marks a key an earlier batch of the run offered already: the same record again is a
+-- repeat (stored once), another one a conflict (rejected). One statement: an index probe on
+-- xform's primary key, and one on the seen keys, per record.
 CREATE OR REPLACE FUNCTION lake.offer(run bigint, keys jsonb, exact_hashes uuid[])
-RETURNS TABLE (ord int, is_new boolean)
+RETURNS TABLE (ord int, is_new boolean, again boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
@@ -191,18 +193,21 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         WITH offered AS MATERIALIZED (%1$s),
         seen AS (
-            INSERT INTO lake.%2$I (run_id, %3$s) SELECT $3, %3$s FROM offered)
-        SELECT o.ord, (x.%4$I IS NULL OR x.deleted_at IS NOT NULL)
-        FROM offered AS o
-        LEFT JOIN %5$I.%6$I AS x ON %7$s
-        WHERE o.hash IS NOT NULL
-          AND (x.%4$I IS NULL OR x.deleted_at IS NOT NULL
-               OR x.exact_hash IS DISTINCT FROM o.hash)
-        ORDER BY o.ord
+            INSERT INTO lake.%2$I (run_id, %3$s) SELECT $3, %3$s FROM offered),
+        judged AS (
+            SELECT o.ord, o.hash, x.exact_hash, (x.%4$I IS NULL OR x.deleted_at IS NOT NULL) AS is_new,
+                   EXISTS (SELECT FROM lake.%2$I AS s WHERE s.run_id = $3 AND NOT s.listed AND %8$s)
+                       AS again
+            FROM offered AS o
+            LEFT JOIN %5$I.%6$I AS x ON %7$s
+            WHERE o.hash IS NOT NULL)
+        SELECT ord, is_new, again FROM judged
+        WHERE is_new OR again OR exact_hash IS DISTINCT FROM hash
+        ORDER BY ord
         $sql$,
         lake.offered_rows(d), d.domain || '_seen', lake.key_list(d.key_columns),
         d.key_columns[1], d.domain || '_xform', 'current_' || d.domain || '_data',
-        lake.key_match(d.key_columns, 'x', 'o'))
+        lake.key_match(d.key_columns, 'x', 'o'), lake.key_match(d.key_columns, 's', 'o'))
     USING keys, exact_hashes, run;
 END
 $$;
@@ -248,6 +253,21 @@ BEGIN
     WHERE run_id = run;
     INSERT INTO lake.rejected (run_id, reason, sample)
     SELECT run, r ->> 'reason', r ->> 'sample' FROM jsonb_array_elements(rejects) AS r;
+END
+$$;
+
+-- lake.record_batch, plus the records the batch repeated (kept in lake.run_details).
+CREATE OR REPLACE FUNCTION lake.record_counts(
+    run bigint, offered bigint, inserted bigint, changed bigint, unchanged bigint,
+    repeated bigint, rejected bigint, rejects jsonb
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lake.record_batch(run, offered, inserted, changed, unchanged, rejected, rejects);
+    IF repeated > 0 THEN
+        INSERT INTO lake.run_details AS x (run_id, repeated) VALUES (run, record_counts.repeated)
+        ON CONFLICT (run_id) DO UPDATE SET repeated = x.repeated + excluded.repeated;
+    END IF;
 END
 $$;
 

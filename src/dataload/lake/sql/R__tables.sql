@@ -382,19 +382,6 @@ BEGIN
 END
 $$;
 
--- Add a batch's counts of a tabular domain to its run (as lake.record_batch, plus repeated).
-CREATE OR REPLACE FUNCTION lake.record_table_batch(
-    run bigint, offered bigint, inserted bigint, changed bigint, unchanged bigint,
-    repeated bigint, rejected bigint, rejects jsonb
-) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM lake.record_batch(run, offered, inserted, changed, unchanged, rejected, rejects);
-    INSERT INTO lake.run_details AS x (run_id, repeated) VALUES (run, record_table_batch.repeated)
-    ON CONFLICT (run_id) DO UPDATE SET repeated = x.repeated + excluded.repeated;
-END
-$$;
-
 -- Facts: whether the scope's current version has this content hash (an identical file). If so
 -- the run has seen the scope, its rows count as unchanged, and nothing is to be stored.
 CREATE OR REPLACE FUNCTION lake.table_keep_version(run bigint, scope text, content_hash text)
@@ -411,7 +398,7 @@ BEGIN
         RETURN false;
     END IF;
     PERFORM lake.table_see_scope(run, scope);
-    PERFORM lake.record_table_batch(run, current.rows, 0, 0, current.rows, 0, 0, '[]');
+    PERFORM lake.record_counts(run, current.rows, 0, 0, current.rows, 0, 0, '[]');
     RETURN true;
 END
 $$;
@@ -496,7 +483,7 @@ BEGIN
     PERFORM lake.guard_raw_table(leaf::regclass);
     UPDATE lake.table_versions AS tv SET rows = table_end_version.rows
     WHERE tv.version = table_end_version.version;
-    PERFORM lake.record_table_batch(run, rows + rejected, rows, 0, 0, 0, rejected, rejects);
+    PERFORM lake.record_counts(run, rows + rejected, rows, 0, 0, 0, rejected, rejects);
 END
 $$;
 
