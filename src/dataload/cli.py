@@ -281,8 +281,9 @@ def services_sync(
 
 
 @services_app.command("list")
-def services_list(domain: str = typer.Argument("person", help="term, course or person")) -> None:
-    """List a domain's services with their paths and curated row counts."""
+def services_list(domain: str = typer.Argument("person", help="a domain of the lake")) -> None:
+    """List a domain's services with their paths (a table's: columns and row filter) and
+    curated row counts."""
     from dataload.lake.filters import list_services
 
     services = _on_lake(lambda conn: list_services(conn, domain))

@@ -264,3 +264,15 @@ async def test_a_consumer_reads_its_services_columns_and_rows_only(
     finally:
         await conn.execute(f"DROP OWNED BY {role}")
         await conn.execute(f"DROP ROLE {role}")
+
+
+async def test_services_list_shows_a_tables_columns_and_row_filter(
+    lake_db: Settings, run_cli, tmp_path: Path
+) -> None:
+    await load_trip_file(lake_db, month_file(tmp_path, 2024, 1, 200), year=2024, month=1)
+
+    result = await run_cli("services", "list", "taxi_trips")
+
+    assert result.exit_code == 0, result.output
+    assert "card_tips (" in result.output and "WHERE payment_type = 1" in result.output
+    assert "fares (200 rows)" in result.output
