@@ -277,7 +277,7 @@ $$;
 -- and deletes nobody (NULL: no guard). `incomplete` says why a run is not a complete snapshot
 -- (complete is false). The scope {"key_column": [values...]} limits deletions to the live keys
 -- inside it: the course flow fetches the active terms only, so a course of another term is not
--- absent from the source, merely not asked for.
+-- absent from the source, merely not asked for. The same for documents and keyed tables.
 CREATE OR REPLACE FUNCTION lake.finish_run(
     run bigint, complete boolean, scope jsonb DEFAULT NULL,
     max_delete_share numeric DEFAULT NULL, incomplete text DEFAULT NULL
@@ -288,7 +288,7 @@ DECLARE
     d lake.domains := lake.domain(r.domain);
     k text := lake.key_list(d.key_columns);
     seen text := d.domain || '_seen';
-    xform text := format('%I.%I', d.domain || '_xform', 'current_' || d.domain || '_data');
+    xform text := lake.xform_table(d.domain);
     within text := '';
     unseen text;
     col text;
@@ -348,10 +348,9 @@ BEGIN
                           round(100 * max_delete_share, 1));
         ELSE
             outcome_status := 'complete';
-            EXECUTE format('INSERT INTO %1$I.%2$I (%3$s, %2$I, deleted, run_id)
-                            SELECT %4$s, NULL, true, $1 %5$s ORDER BY %4$s',
-                           d.domain || '_raw', d.domain || '_data', k,
-                           lake.key_list(d.key_columns, 'x'), unseen)
+            EXECUTE format('INSERT INTO %1$s (%2$s, deleted, run_id)
+                            SELECT %3$s, true, $1 %4$s ORDER BY %3$s',
+                           lake.raw_table(d.domain), k, lake.key_list(d.key_columns, 'x'), unseen)
                 USING run, scope;
             GET DIAGNOSTICS removed = ROW_COUNT;
         END IF;

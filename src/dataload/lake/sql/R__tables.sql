@@ -506,11 +506,27 @@ BEGIN
 END
 $$;
 
--- End a run of a tabular domain, as lake.finish_run does for documents. Keyed: a complete
--- snapshot marks live keys of its scope it did not see as deleted (a raw row each), within the
--- same listing and mass-deletion rules. Facts: a complete run makes each version it loaded its
--- scope's current one, unless the new version would drop more than max_delete_share of the
--- current one's rows (guarded: a cut file looks like that); the replaced version stays in raw.
+-- A domain's raw table and xform relation, whatever its shape.
+CREATE OR REPLACE FUNCTION lake.raw_table(domain_name text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT FROM lake.tables WHERE domain = domain_name)
+                THEN format('%I.%I', domain_name || '_raw', domain_name)
+                ELSE format('%I.%I', domain_name || '_raw', domain_name || '_data') END
+$$;
+
+CREATE OR REPLACE FUNCTION lake.xform_table(domain_name text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT FROM lake.tables WHERE domain = domain_name)
+                THEN format('%I.%I', domain_name || '_xform', domain_name)
+                ELSE format('%I.%I', domain_name || '_xform', 'current_' || domain_name || '_data')
+           END
+$$;
+
+-- End a run of a tabular domain. Keyed tables end as documents do (lake.finish_run: deletions
+-- of live keys of the scope the run did not see, within the listing and mass-deletion rules).
+-- Facts: a complete run makes each version it loaded its scope's current one, unless the new
+-- version would drop more than max_delete_share of the current one's rows (guarded: a cut file
+-- looks like that); the replaced version stays in raw.
 CREATE OR REPLACE FUNCTION lake.finish_table_run(
     run bigint, complete boolean, scope jsonb DEFAULT NULL,
     max_delete_share numeric DEFAULT NULL, incomplete text DEFAULT NULL
@@ -518,104 +534,67 @@ CREATE OR REPLACE FUNCTION lake.finish_table_run(
 LANGUAGE plpgsql AS $$
 DECLARE
     r        lake.runs := lake.writing_run(run);
-    d        lake.domains := lake.domain(r.domain);
     t        lake.tables := lake.tabular(r.domain);
-    k        text := lake.key_list(d.key_columns);
-    within   text := '';
-    col      text;
-    unseen   text;
-    live     bigint;
-    doomed   bigint := 0;
-    removed  bigint := 0;
     verdict  text := 'complete';
     why      text;
     v        record;
     notes    text[] := '{}';
     switched boolean := false;
 BEGIN
+    IF t.kind = 'keyed' THEN
+        RETURN lake.finish_run(run, complete, scope, max_delete_share, incomplete);
+    END IF;
     IF NOT complete THEN
         verdict := 'partial';
         why := coalesce(incomplete, 'the run did not see a complete listing');
-    ELSIF t.kind = 'facts' THEN
-        FOR v IN SELECT n.version, n.scope, n.rows, o.version AS old_version, o.rows AS old_rows
+    END IF;
+    FOR v IN SELECT n.version, n.scope, n.rows, o.version AS old_version, o.rows AS old_rows
+             FROM lake.table_versions AS n
+             LEFT JOIN lake.table_versions AS o
+               ON o.domain = n.domain AND o.scope = n.scope
+              AND o.current_from IS NOT NULL AND o.current_until IS NULL
+             WHERE n.run_id = run AND n.rows IS NOT NULL AND complete ORDER BY n.scope LOOP
+        IF max_delete_share IS NOT NULL AND v.old_rows > 0
+           AND v.old_rows - v.rows > max_delete_share * v.old_rows THEN
+            verdict := 'guarded';
+            why := format('%s would go from %s rows to %s (%s%% fewer, more than the %s%% '
+                          'guard); if the source really shrank, run again allowing a mass '
+                          'deletion', v.scope, v.old_rows, v.rows,
+                          round(100.0 * (v.old_rows - v.rows) / v.old_rows, 1),
+                          round(100 * max_delete_share, 1));
+        END IF;
+        IF v.old_version IS NOT NULL THEN
+            notes := notes || format('%s: version %s replaced version %s (%s rows), kept as history',
+                                     v.scope, v.version, v.old_version, v.old_rows);
+        END IF;
+    END LOOP;
+    IF verdict = 'complete' THEN
+        FOR v IN SELECT n.version, o.version AS old_version, n.rows
                  FROM lake.table_versions AS n
                  LEFT JOIN lake.table_versions AS o
                    ON o.domain = n.domain AND o.scope = n.scope
                   AND o.current_from IS NOT NULL AND o.current_until IS NULL
-                 WHERE n.run_id = run AND n.rows IS NOT NULL ORDER BY n.scope LOOP
-            IF max_delete_share IS NOT NULL AND v.old_rows > 0
-               AND v.old_rows - v.rows > max_delete_share * v.old_rows THEN
-                verdict := 'guarded';
-                why := format('%s would go from %s rows to %s (%s%% fewer, more than the %s%% '
-                              'guard); if the source really shrank, run again allowing a mass '
-                              'deletion', v.scope, v.old_rows, v.rows,
-                              round(100.0 * (v.old_rows - v.rows) / v.old_rows, 1),
-                              round(100 * max_delete_share, 1));
+                 WHERE n.run_id = run AND n.rows IS NOT NULL LOOP
+            UPDATE lake.table_versions SET current_until = clock_timestamp()
+            WHERE version = v.old_version;
+            UPDATE lake.table_versions SET current_from = clock_timestamp(), replaced = v.old_version
+            WHERE version = v.version;
+            IF v.old_version IS NOT NULL THEN  -- a revision: its rows count as changed
+                UPDATE lake.runs SET inserted = inserted - v.rows, changed = changed + v.rows
+                WHERE run_id = run;
             END IF;
+            switched := true;
         END LOOP;
-        IF verdict = 'complete' THEN
-            FOR v IN SELECT n.version, n.scope, n.rows, o.version AS old_version, o.rows AS old_rows
-                     FROM lake.table_versions AS n
-                     LEFT JOIN lake.table_versions AS o
-                       ON o.domain = n.domain AND o.scope = n.scope
-                      AND o.current_from IS NOT NULL AND o.current_until IS NULL
-                     WHERE n.run_id = run AND n.rows IS NOT NULL ORDER BY n.scope LOOP
-                UPDATE lake.table_versions SET current_until = clock_timestamp()
-                WHERE version = v.old_version;
-                UPDATE lake.table_versions SET current_from = clock_timestamp(), replaced = v.old_version
-                WHERE version = v.version;
-                IF v.old_version IS NOT NULL THEN
-                    -- A revision: its rows count as changed, the old ones stay as history.
-                    UPDATE lake.runs SET inserted = inserted - v.rows, changed = changed + v.rows
-                    WHERE run_id = run;
-                    notes := notes || format('%s: version %s replaced version %s (%s rows), kept as history',
-                                             v.scope, v.version, v.old_version, v.old_rows);
-                END IF;
-                switched := true;
-            END LOOP;
-            IF switched THEN
-                PERFORM lake.table_refresh_views(r.domain);
-            END IF;
-            why := nullif(array_to_string(notes, '; '), '');
+        IF switched THEN
+            PERFORM lake.table_refresh_views(r.domain);
         END IF;
-    ELSE
-        IF scope IS NOT NULL THEN
-            FOR col IN SELECT jsonb_object_keys(scope) LOOP
-                IF NOT col = ANY (d.key_columns) THEN
-                    RAISE EXCEPTION 'snapshot scope: "%" is not a key column of %', col, d.domain
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                within := within || format(
-                    ' AND x.%1$I::text IN (SELECT jsonb_array_elements_text($2 -> %2$L))', col, col);
-            END LOOP;
-        END IF;
-        unseen := format('FROM %I.%I AS x WHERE x.deleted_at IS NULL %s
-                          AND NOT EXISTS (SELECT FROM lake.%I AS s WHERE s.run_id = $1 AND %s)',
-                         d.domain || '_xform', d.domain, within, d.domain || '_seen',
-                         lake.key_match(d.key_columns, 's', 'x'));
-        EXECUTE format('SELECT count(*) FROM %I.%I AS x WHERE x.deleted_at IS NULL %s',
-                       d.domain || '_xform', d.domain, within)
-            INTO live USING run, scope;
-        EXECUTE 'SELECT count(*) ' || unseen INTO doomed USING run, scope;
-        IF max_delete_share IS NOT NULL AND doomed > max_delete_share * live THEN
-            verdict := 'guarded';
-            why := format('it would have deleted %s of %s live rows (%s%%), more than the %s%% '
-                          'guard; if they really left, run again allowing a mass deletion',
-                          doomed, live, round(100.0 * doomed / live, 1),
-                          round(100 * max_delete_share, 1));
-        ELSE
-            EXECUTE format('INSERT INTO %I.%I (%s, deleted, run_id) SELECT %s, true, $1 %s ORDER BY %s',
-                           d.domain || '_raw', d.domain, k, lake.key_list(d.key_columns, 'x'),
-                           unseen, lake.key_list(d.key_columns, 'x'))
-                USING run, scope;
-            GET DIAGNOSTICS removed = ROW_COUNT;
-        END IF;
+        why := nullif(array_to_string(notes, '; '), '');
     END IF;
-    EXECUTE format('DELETE FROM lake.%I WHERE run_id = $1', d.domain || '_seen') USING run;
+    EXECUTE format('DELETE FROM lake.%I WHERE run_id = $1', r.domain || '_seen') USING run;
     SELECT * INTO r FROM lake.runs WHERE run_id = run;
     UPDATE lake.runs
-    SET status = verdict, finished = clock_timestamp(), deleted = removed,
-        outcome = lake.describe_outcome(r, verdict, why, removed)
+    SET status = verdict, finished = clock_timestamp(), deleted = 0,
+        outcome = lake.describe_outcome(r, verdict, why, 0)
     WHERE run_id = run
     RETURNING * INTO r;
     RETURN r;
