@@ -253,10 +253,14 @@ async def test_person_call_with_no_rows_sends_nothing(scripted: ScriptedServer):
     assert (batch.records, batch.dropped_empty, scripted.received) == ([], 0, [])
 
 
-async def test_person_answer_that_is_not_documents_is_an_error(scripted: ScriptedServer):
-    scripted.reset(Step(json=[{"personid": "U1"}, "U2"]))
+async def test_person_answer_that_is_not_an_array_of_documents_is_an_error(
+    scripted: ScriptedServer,
+):
+    # A document of the array that is not an object costs that document only
+    # (test_hostile_documents.py); an answer that is no array at all is an error.
+    scripted.reset(Step(json={"personid": "U1"}))
     async with SnapLogicPersons.from_settings(settings(scripted.base_url), retry=FAST_RETRY) as api:
-        with pytest.raises(SourceResponseError, match="answered a str where a document belongs"):
+        with pytest.raises(SourceResponseError, match="answered JSON that is not an array"):
             await api.persons([{"CAMPUS_ID": "U1"}])
 
 

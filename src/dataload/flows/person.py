@@ -67,6 +67,7 @@ from dataload.lake import Lake, LoadRun
 from dataload.lake.db import create_pool
 from dataload.settings import Settings
 from dataload.sources import PeopleSoft, Sap, SnapLogicPersons, Vds
+from dataload.sources.snaplogic import PersonBatch
 
 __all__ = ["PeopleFeed", "PeopleLoaded", "PersonIds", "person_raw_flow", "person_shard_flow"]
 
@@ -147,6 +148,8 @@ class PeopleLoaded:
     snaplogic_calls: int = 0
     documents: int = 0
     empty_documents: int = 0
+    #: Documents SnapLogic answered that could not be read (NaN, too deep, not an object).
+    unreadable_documents: int = 0
     asked_again: int = 0
     still_missing: int = 0
     loaded: int = 0
@@ -310,6 +313,7 @@ async def _person_documents(snaplogic: SnapLogicPersons, rows: Rows, stats: Peop
         documents += answer.records
         stats.snaplogic_calls += 1
         stats.empty_documents += answer.dropped_empty
+        _note_unreadable(answer, stats)
         answered = {str(document["personid"]) for document in answer.records}
         left_out = {str(row["CAMPUS_ID"]) for row in asking} - answered
         if not left_out:
@@ -321,6 +325,17 @@ async def _person_documents(snaplogic: SnapLogicPersons, rows: Rows, stats: Peop
         asking = [row for row in asking if str(row["CAMPUS_ID"]) in left_out]
     stats.documents += len(documents)
     return documents
+
+
+def _note_unreadable(answer: PersonBatch, stats: PeopleLoaded) -> None:
+    """Name the documents an answer held that could not be read: their people are not
+    answered (asked again, then missing); the log says who and why, never what they held."""
+    stats.unreadable_documents += len(answer.unreadable)
+    for bad in answer.unreadable:
+        who = bad.key or f"document {bad.position + 1} of the answer"
+        get_run_logger().warning(
+            "SnapLogic's person document of %s is unreadable: %s", who, bad.reason
+        )
 
 
 async def _write_documents(
@@ -517,6 +532,7 @@ async def person_raw_flow(
                 )
         session.note("people without student rows", people.without_student_rows)
         session.note("empty documents dropped", people.empty_documents)
+        session.note("unreadable documents", people.unreadable_documents)
         session.note("people asked for again", people.asked_again)
         session.note("people SnapLogic never answered", people.still_missing)
         # An ID source that lists nobody is likelier broken than empty: trusting it would

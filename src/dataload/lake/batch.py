@@ -9,6 +9,10 @@ Records are sorted by key so that concurrent batches take row locks in the same 
 deadlocks). A record offered twice in one batch, identical, is a repeat (stored once, counted
 as repeated); a key offered twice with different records keeps the last, the earlier rejected.
 
+A rejected record is described by its key, its field names and their JSON types, never by its
+values (`lake.rejected` and the log are outside the layers, and a record may hold what must
+never be stored: a rejected person's `ssn` would otherwise be kept there).
+
 The canonical content hash (canonical.py) costs more and is computed later, only for records
 whose exact hash differs from the current version's (see load.py).
 """
@@ -81,19 +85,30 @@ class PreparedBatch:
     def refuse(self, position: int, reason: str) -> None:
         """Set aside a record found unstorable after preparation (its content hash could not
         be computed); its key stays offered, like any record rejected for its content."""
-        self.rejections.append(Rejection(reason, (self.payloads[position] or "")[:SAMPLE_CHARS]))
+        record = self.records[position]
+        self.rejections.append(Rejection(reason, _sample(record, self.keys[position])))
         self.exact_hashes[position] = None
 
 
-def _sample(record: Any) -> str:
-    try:
-        text = orjson.dumps(record, default=repr).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        try:
-            text = repr(record)
-        except RecursionError:
-            text = f"<a {type(record).__name__} nested too deep to show>"
-    return text[:SAMPLE_CHARS]
+_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+_SAMPLE_FIELDS = 40
+
+
+def _sample(record: Any, key: Key | None = None) -> str:
+    """What a rejection keeps of a record: its key (when it has a valid one), its top-level field
+    names and their JSON types; no value."""
+    if not isinstance(record, dict):
+        return orjson.dumps({"type": type(record).__name__}).decode()
+    fields = {
+        str(name)[:64]: _JSON_TYPES.get(
+            type(value), "number" if isinstance(value, int | float) else type(value).__name__
+        )
+        for name, value in list(record.items())[:_SAMPLE_FIELDS]
+    }
+    shape = {"key": list(key) if key is not None else None, "fields": fields}
+    if len(record) > _SAMPLE_FIELDS:
+        shape["more_fields"] = len(record) - _SAMPLE_FIELDS
+    return orjson.dumps(shape, default=str).decode()[:SAMPLE_CHARS]
 
 
 def _key_error(domain: Domain, record: dict[str, Any]) -> str | None:
@@ -143,11 +158,12 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
         try:
             payload = _payload(record)
         except BadContent as exc:
-            batch.rejections.append(Rejection(f"content refused: {exc}", _sample(record)))
+            batch.rejections.append(Rejection(f"content refused: {exc}", _sample(record, key)))
             by_key[key] = (None, None, None)
             continue
         except ValueError as exc:
-            batch.rejections.append(Rejection(f"content cannot be stored: {exc}", _sample(record)))
+            reason = f"content cannot be stored: {exc}"
+            batch.rejections.append(Rejection(reason, _sample(record, key)))
             by_key[key] = (None, None, None)
             continue
         exact = uuid.UUID(bytes=hashlib.md5(payload).digest())
@@ -155,12 +171,11 @@ def prepare_batch(domain: Domain, records: Iterable[Any]) -> PreparedBatch:
             if by_key[key][0] == exact:  # the same record again: stored once
                 batch.repeated += 1
                 continue
-            earlier = by_key[key][1] or ""
             batch.rejections.append(
                 Rejection(
                     f"key {key} offered again in the same batch with other content; only the "
                     "last record of a key is loaded",
-                    earlier[:SAMPLE_CHARS],
+                    _sample(by_key[key][2], key),
                 )
             )
         by_key[key] = (exact, payload.decode(), record)

@@ -323,7 +323,7 @@ class LoadRun:
     def _log_rejections(self, batch: PreparedBatch) -> None:
         for rejection in batch.rejections[:_LOGGED_REJECTIONS]:
             log.warning(
-                "%s run %s: record rejected: %s; record starts %s",
+                "%s run %s: record rejected: %s; the record: %s",
                 self.domain.name,
                 self.run_id,
                 rejection.reason,

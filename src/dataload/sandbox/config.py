@@ -162,6 +162,9 @@ class SandboxConfig:
     # Per request and person, the chance that someone asked for and present is left out of the
     # person answer (drawn anew each request, so a retry may bring them).
     left_out_rate: float = 0.0
+    # People whose document the person task sends with a `NaN` in it (a serializer bug): a JSON
+    # parser refuses that document, never the others of the answer.
+    unreadable_people: set[str] = field(default_factory=set)
     alias_rate: float = 0.2  # PeopleSoft rows whose fields carry the `A.` record alias
     vds_page_size: int = 200
     vds_base_dn: str = "ou=people,dc=bu,dc=edu"

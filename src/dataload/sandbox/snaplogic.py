@@ -3,7 +3,7 @@
 API key in `x-api-key` or `Authorization: Bearer`. Each task allows
 `snaplogic_concurrency_limit` calls at once and answers 429 with Retry-After beyond it.
 Person answers carry a few `{}` documents, as the real service does; a requested person who
-is unknown or gone today is simply absent.
+is unknown or gone today is simply absent; `unreadable_people` get a document with a `NaN`.
 """
 
 from __future__ import annotations
@@ -158,7 +158,10 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
             i = population.index_of(str(buid))
             if i is None or not population.present(i, day) or buid in left_out:
                 continue
-            parts.append(orjson.dumps(persons.document(i, day, objects)))
+            document = orjson.dumps(persons.document(i, day, objects))
+            if buid in config.unreadable_people:
+                document = document[:-1] + b',"gpaEstimate":NaN}'
+            parts.append(document)
             if unit(config.seed, Tag.EMPTY_OBJECT, day, i) < config.empty_object_rate:
                 parts.append(b"{}")
         return b"[" + b",".join(parts) + b"]"

@@ -140,6 +140,8 @@ class _Decoding:
 
     large: bool = False
     each_object: Callable[[dict[str, Any]], Any] | None = None
+    #: Reads the body instead of orjson (raising ValueError for a body it cannot read).
+    read: Callable[[bytes], Any] | None = None
 
 
 class SourceHttp:
@@ -220,6 +222,7 @@ class SourceHttp:
         json_body: Any = None,
         large: bool = False,
         each_object: Callable[[dict[str, Any]], Any] | None = None,
+        read: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """Send one call (with retries) and return its decoded JSON body.
 
@@ -228,9 +231,11 @@ class SourceHttp:
         loop would hold up every other call of the process for tens of milliseconds.
         `each_object` replaces every JSON object as soon as it is decoded, innermost first: of a
         list of a hundred thousand rows only what it keeps of each is ever held at once.
+        `read` decodes the body instead (documents.read_documents: one bad document of an
+        array costs that document, not the answer).
         """
         label = source or self.source
-        decoding = _Decoding(large, each_object)
+        decoding = _Decoding(large, each_object, read)
         return await retrying(
             lambda: self._send_once(method, url, label, params, json_body, decoding),
             self.retry,
@@ -348,8 +353,8 @@ class SourceHttp:
         if status >= 300:
             raise self._status_error(answer, label, url)
         if decoding.large:
-            return await asyncio.to_thread(self._decode, answer, label, url, decoding.each_object)
-        return self._decode(answer, label, url, decoding.each_object)
+            return await asyncio.to_thread(self._decode, answer, label, url, decoding)
+        return self._decode(answer, label, url, decoding)
 
     def _transport_error(self, exc: BaseException, label: str, url: str) -> SourceError:
         """A connection that failed or timed out, as the error to raise (counted)."""
@@ -461,7 +466,7 @@ class SourceHttp:
         response: Answer,
         label: str,
         url: str,
-        each_object: Callable[[dict[str, Any]], Any] | None = None,
+        decoding: _Decoding,
     ) -> Any:
         body = response.content
         content_type = response.headers.get("Content-Type", "")
@@ -476,8 +481,10 @@ class SourceHttp:
                 status=response.status,
             )
         try:
-            if each_object is not None:  # the standard decoder: orjson has no object hook
-                return json.loads(body, object_hook=each_object)
+            if decoding.read is not None:
+                return decoding.read(body)
+            if decoding.each_object is not None:  # the standard decoder: orjson has no hook
+                return json.loads(body, object_hook=decoding.each_object)
             return orjson.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # orjson's is a JSONDecodeError
             raise SourceMalformedResponse(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
 
 from dataload.settings import Settings
 from dataload.sources.auth import ApiKeyAuth, ApiKeyScheme
+from dataload.sources.documents import DocumentsRead, Unreadable, read_documents
 from dataload.sources.http import SourceClient, SourceHttp, require_url, timeouts
 from dataload.sources.retry import RetryPolicy
 
@@ -61,37 +62,30 @@ def strip_sensitive(value: Any) -> None:
     """Remove sensitive fields at any depth of a decoded JSON value, in place.
 
     In place because the documents were just decoded and nothing else holds them: rebuilding
-    every dict of millions of documents would cost more than decoding them.
+    every dict of millions of documents would cost more than decoding them. The walk keeps its
+    own stack: a document of any depth is walked without recursion.
     """
-    kind = type(value)
-    if kind is dict:
-        _strip_dict(value)
-    elif kind is list:
-        _strip_list(value)
+    if type(value) in (dict, list):
+        _strip(value)
 
 
-def _strip_dict(document: dict[str, Any]) -> None:
-    names = document.keys()
-    if not names <= _KNOWN_NAMES:
-        _learn(names - _KNOWN_NAMES)
-    if not _SENSITIVE_SEEN.isdisjoint(names):
-        for name in names & _SENSITIVE_SEEN:
-            del document[name]
-    for value in document.values():
-        kind = type(value)
-        if kind is dict:
-            _strip_dict(value)
-        elif kind is list:
-            _strip_list(value)
+def _strip(document: dict[str, Any] | list[Any]) -> None:
+    stack: list[Any] = [document]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            names = value.keys()
+            if not names <= _KNOWN_NAMES:
+                _learn(names - _KNOWN_NAMES)
+            if not _SENSITIVE_SEEN.isdisjoint(names):
+                for name in names & _SENSITIVE_SEEN:
+                    del value[name]
+            stack.extend([item for item in value.values() if type(item) in _CONTAINERS])
+        else:
+            stack.extend([item for item in value if type(item) in _CONTAINERS])
 
 
-def _strip_list(values: list[Any]) -> None:
-    for value in values:
-        kind = type(value)
-        if kind is dict:
-            _strip_dict(value)
-        elif kind is list:
-            _strip_list(value)
+_CONTAINERS = (dict, list)
 
 
 class _SnapLogicTask(SourceClient):
@@ -194,10 +188,12 @@ def flatten_courses(documents: Any) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class PersonBatch:
-    """Person documents of one call, sanitised, and how many empty documents were dropped."""
+    """Person documents of one call, sanitised; how many empty documents were dropped; the
+    documents that could not be read (NaN, too deep, not an object), named without content."""
 
     records: list[dict[str, Any]]
     dropped_empty: int
+    unreadable: list[Unreadable] = field(default_factory=list)
 
 
 class SnapLogicPersons(_SnapLogicTask):
@@ -209,7 +205,9 @@ class SnapLogicPersons(_SnapLogicTask):
         """The documents of the people in `uid_car_term_rows`, without sensitive fields.
 
         A person without uidCarTerm rows is passed as `{"CAMPUS_ID": buid}`. Documents without
-        a `personid` (the task sometimes answers empty objects) are dropped and counted.
+        a `personid` (the task sometimes answers empty objects) are dropped and counted. A
+        document that cannot be read is set aside (`unreadable`), the others load: its person
+        is not answered, as if left out.
         """
         if not uid_car_term_rows:
             return PersonBatch(records=[], dropped_empty=0)
@@ -219,24 +217,26 @@ class SnapLogicPersons(_SnapLogicTask):
             params={"objects": PERSON_OBJECTS, "csEnv": self.cs_env},
             json_body={"uidCarTerm": json.dumps(uid_car_term_rows, separators=(",", ":"))},
             large=True,
+            read=read_documents,
         )
         # Sanitising a thousand documents takes a CPU-bound while: off the event loop too.
         return await asyncio.to_thread(self._sanitised, body)
 
-    def _sanitised(self, body: Any) -> PersonBatch:
-        """The documents of an answer without sensitive fields; empty ones dropped, counted."""
-        if not isinstance(body, list):
+    def _sanitised(self, body: DocumentsRead) -> PersonBatch:
+        """The documents of an answer without sensitive fields; empty ones dropped, counted;
+        those that are not objects set aside with the unreadable."""
+        if not isinstance(body.documents, list):
             raise self._http.shape_error(self.url, "answered JSON that is not an array")
         records = []
         dropped = 0
-        for document in body:
+        unreadable = list(body.unreadable)
+        for position, document in enumerate(body.documents):
             if document is None or (type(document) is dict and not document.get("personid")):
                 dropped += 1
             elif type(document) is dict:
-                _strip_dict(document)
+                _strip(document)
                 records.append(document)
             else:
-                raise self._http.shape_error(
-                    self.url, f"answered a {type(document).__name__} where a document belongs"
-                )
-        return PersonBatch(records=records, dropped_empty=dropped)
+                reason = f"a {type(document).__name__} where a person document belongs"
+                unreadable.append(Unreadable(position, None, reason))
+        return PersonBatch(records=records, dropped_empty=dropped, unreadable=unreadable)
