@@ -9,6 +9,13 @@ state (database, log, pid and port) in `DATALOAD_HOME/prefect`, its port chosen 
 and kept, started by the first command that needs it and reused by the later ones, stopped by
 `dataload server stop`. Commands never rely on Prefect's ephemeral server, which takes 14-27 s
 to start on every command here and timed out under load.
+
+A server is ours only when it says so: its UI calls its own API (PREFECT_SERVER_UI_API_URL,
+which Prefect would otherwise derive from port 4200 whatever port the server has), and before a
+command uses the server it checks that the one answering on the port runs with this home as its
+PREFECT_HOME (`/api/admin/settings`), not merely that something answers `/health`. Two homes
+starting at the same moment may both find a port free; the one whose server then cannot bind it
+starts again on another port, so they never share a server.
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ class PrefectServerError(RuntimeError):
     """The background Prefect server could not be started."""
 
 
+class PortTaken(PrefectServerError):
+    """Another program took the port the server was launched on, before the server bound it."""
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         # As the server will: a port whose last connections linger in TIME_WAIT is free.
@@ -81,6 +92,9 @@ class PrefectServer:
     port: int
     host: str = "127.0.0.1"
     services: bool = True
+    #: The address browsers reach the UI at (a reverse proxy's), when not its own: links in
+    #: automations use it, and so does the UI to call the API (`<ui_url>/api`).
+    ui_url: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -90,6 +104,10 @@ class PrefectServer:
     @property
     def api_url(self) -> str:
         return f"{self.url}/api"
+
+    @property
+    def public_url(self) -> str:
+        return (self.ui_url or self.url).rstrip("/")
 
     @property
     def log_path(self) -> Path:
@@ -103,7 +121,7 @@ class PrefectServer:
     def launch(self) -> None:
         """Start the server process without waiting for it (see `wait_ready`)."""
         if not port_is_free(self.port, self.host):
-            raise PrefectServerError(f"port {self.port} on {self.host} is already in use")
+            raise PortTaken(f"port {self.port} on {self.host} is already in use")
         self.home.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "prefect", "server", "start"]
         command += ["--host", self.host, "--port", str(self.port)]
@@ -114,7 +132,10 @@ class PrefectServer:
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # Its own UI: the links automations send (`{{ flow_run|ui_url }}`) point at it.
-            "PREFECT_UI_URL": self.url,
+            "PREFECT_UI_URL": self.public_url,
+            # And the UI calls its own API: by default Prefect derives the UI's API address
+            # from PREFECT_SERVER_API_PORT (4200), not from the --port it listens on.
+            "PREFECT_SERVER_UI_API_URL": f"{self.public_url}/api",
         }
         # The server must not try to talk to another server, nor inherit a client's logging.
         env.pop("PREFECT_API_URL", None)
@@ -141,11 +162,16 @@ class PrefectServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if not port_is_free(self.port, self.host):
+                    raise PortTaken(
+                        f"port {self.port} on {self.host} was taken by another program while "
+                        "the Prefect server started"
+                    )
                 raise PrefectServerError(
                     f"the Prefect server exited with code {self.process.returncode} while "
                     f"starting; see {self.log_path}:\n{self._log_tail()}"
                 )
-            if self.healthy():
+            if self.answers_as_ours():
                 return
             time.sleep(0.25)
         raise PrefectServerError(
@@ -158,6 +184,11 @@ class PrefectServer:
             return httpx.get(f"{self.api_url}/health", timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def answers_as_ours(self) -> bool:
+        """Whether the server answering on the port is this one: a Prefect server whose
+        PREFECT_HOME is `home` (another home's server, or any other program, is not)."""
+        return serves_home(self.api_url, self.home)
 
     def stop(self, *, timeout: float = 15.0) -> None:
         """Stop the server and every process it started (its whole session)."""
@@ -204,6 +235,15 @@ class PrefectServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serves_home(api_url: str, home: Path) -> bool:
+    """Whether the Prefect API at `api_url` is a server running with PREFECT_HOME `home`."""
+    try:
+        answer = httpx.get(f"{api_url}/admin/settings", timeout=2.0)
+        return answer.status_code == 200 and Path(answer.json().get("home", "")) == home
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:
@@ -265,13 +305,19 @@ class ManagedStatus:
 
 @dataclass(frozen=True)
 class ManagedPrefectServer:
-    """The local Prefect server whose state lives in `home` (DATALOAD_HOME/prefect)."""
+    """The local Prefect server whose state lives in `home` (DATALOAD_HOME/prefect).
+
+    `ui_url`: the address browsers reach its UI at, when not its own (DATALOAD_UI_URL)."""
 
     home: Path
+    ui_url: str | None = None
+
+    #: Launches on another port when the chosen one was taken before the server bound it.
+    RELAUNCHES = 3
 
     @classmethod
-    def of(cls, dataload_home: Path) -> ManagedPrefectServer:
-        return cls(dataload_home / "prefect")
+    def of(cls, dataload_home: Path, ui_url: str | None = None) -> ManagedPrefectServer:
+        return cls(dataload_home / "prefect", ui_url)
 
     @property
     def state_file(self) -> Path:
@@ -284,13 +330,13 @@ class ManagedPrefectServer:
     def status(self) -> ManagedStatus:
         state = self._read_state()
         pid, port = state.get("pid"), state.get("port")
-        running = pid is not None and _is_prefect_server(int(pid))
-        healthy = running and port is not None and self._server(int(port)).healthy()
+        running = pid is not None and _is_prefect_server(int(pid))  # type: ignore[call-overload]
+        healthy = running and port is not None and self._server(int(port)).answers_as_ours()  # type: ignore[call-overload]
         return ManagedStatus(
             running=running,
             healthy=healthy,
-            pid=int(pid) if running else None,
-            port=int(port) if port is not None else None,
+            pid=int(pid) if running else None,  # type: ignore[call-overload]
+            port=int(port) if port is not None else None,  # type: ignore[call-overload]
             home=self.home,
         )
 
@@ -307,41 +353,64 @@ class ManagedPrefectServer:
 
         Returns its status and whether this call started it. `port` is used for a first start
         (later starts keep the recorded port while it is free); `on_launch(port)` is called
-        when a new process is launched, before the wait (a first start takes 15-30 s).
+        when a new process is launched, before the wait (a first start takes 15-30 s), and
+        again if it must start over on another port.
         """
         with self._lock():
             status = self.status()
-            if status.running:
-                if wait:
-                    self.wait_ready(timeout=timeout)
-                return self.status(), False
-            wanted = status.port or port or DEFAULT_PORT
-            chosen = wanted if port_is_free(wanted) else free_port()
-            server = self._server(chosen)
-            server.launch()
-            assert server.process is not None
-            self._write_state({"pid": server.process.pid, "port": chosen, "host": server.host})
-            if on_launch:
-                on_launch(chosen)
-            if wait:
-                server.wait_ready(timeout=timeout)
-            return self.status(), True
+            started = not status.running
+            if started:
+                wanted = status.port or port or DEFAULT_PORT
+                self._launch(wanted if port_is_free(wanted) else free_port(), on_launch)
+        if wait:
+            return self.wait_ready(timeout=timeout, on_launch=on_launch), started
+        return self.status(), started
 
-    def wait_ready(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> None:
-        """Wait until the running server answers (it may still be starting)."""
+    def wait_ready(
+        self,
+        *,
+        timeout: float = DEFAULT_START_TIMEOUT,
+        on_launch: Callable[[int], None] | None = None,
+    ) -> ManagedStatus:
+        """Wait until the running server answers as this home's (it may still be starting);
+        returns its status. A server that could not bind its port because another program
+        took it first (another home's server starting at the same moment) is started again on
+        a free port, and `on_launch(port)` called."""
         deadline = time.monotonic() + timeout
+        relaunches = 0
         while not (status := self.status()).healthy:
             if not status.running:
+                port_taken = status.port is not None and not port_is_free(status.port)
+                if port_taken and relaunches < self.RELAUNCHES:
+                    relaunches += 1
+                    self._relaunch(on_launch)
+                    continue
                 raise PrefectServerError(
                     f"the Prefect server is not running (it may have failed to start: see "
                     f"{self.log_path}); start it with `dataload server start`"
                 )
             if time.monotonic() > deadline:
                 raise PrefectServerError(
-                    f"the Prefect server on {status.url} does not answer; see {self.log_path}, "
-                    "or restart it with `dataload server stop` and `dataload server start`"
+                    f"the Prefect server on {status.url} does not answer as this home's server "
+                    f"({self.home}); see {self.log_path}, or restart it with "
+                    "`dataload server stop` and `dataload server start`"
                 )
             time.sleep(0.25)
+        return status
+
+    def _relaunch(self, on_launch: Callable[[int], None] | None) -> None:
+        """Launch again on a free port, unless another command of this home did already."""
+        with self._lock():
+            if not self.status().running:
+                self._launch(free_port(), on_launch)
+
+    def _launch(self, port: int, on_launch: Callable[[int], None] | None) -> None:
+        server = self._server(port)
+        server.launch()
+        assert server.process is not None
+        self._write_state({"pid": server.process.pid, "port": port, "host": server.host})
+        if on_launch:
+            on_launch(port)
 
     def stop(self) -> bool:
         """Stop the server; False when it was not running. The port stays recorded."""
@@ -354,7 +423,7 @@ class ManagedPrefectServer:
             return stopped
 
     def _server(self, port: int) -> PrefectServer:
-        return PrefectServer(self.home, port)
+        return PrefectServer(self.home, port, ui_url=self.ui_url)
 
     def _read_state(self) -> dict[str, object]:
         try:
@@ -379,15 +448,21 @@ class ManagedPrefectServer:
 
 
 def use_prefect_api(
-    dataload_home: Path, *, on_launch: Callable[[int], None] | None = None
+    dataload_home: Path,
+    *,
+    on_launch: Callable[[int], None] | None = None,
+    ui_url: str | None = None,
 ) -> tuple[str, bool]:
     """Point this process at a Prefect API before Prefect is imported; returns (url, external).
 
     PREFECT_API_URL, when set, is used as it is (external: True). Otherwise the managed server
     is started or reused and PREFECT_API_URL set to it. Either way the ephemeral server is
-    forbidden, so a command never waits for one.
+    forbidden, so a command never waits for one. `ui_url` (DATALOAD_UI_URL), the address
+    people reach the UI at, becomes PREFECT_UI_URL: the links Prefect makes point there.
     """
     os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
+    if ui_url:
+        os.environ["PREFECT_UI_URL"] = ui_url.rstrip("/")
     if external := os.environ.get("PREFECT_API_URL"):
         try:  # any answer will do: Prefect Cloud answers 401 to a request without its key
             httpx.get(f"{external.rstrip('/')}/health", timeout=5.0)
@@ -398,7 +473,7 @@ def use_prefect_api(
                 "server (`dataload server`)"
             ) from None
         return external, True
-    status, _ = ManagedPrefectServer.of(dataload_home).start(on_launch=on_launch)
+    status, _ = ManagedPrefectServer.of(dataload_home, ui_url).start(on_launch=on_launch)
     assert status.api_url is not None
     os.environ["PREFECT_API_URL"] = status.api_url
     return status.api_url, False

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # Where failed, partial and guarded runs are announced: Apprise URLs, separated by spaces
     # or commas (json://host/path for a webhook, mailto://user:pass@host for e-mail, ...).
     alerts: SecretStr = Field(SecretStr(""), alias="DATALOAD_ALERTS")
+    # The address people reach the Prefect UI at (a reverse proxy's), for the links alerts and
+    # summaries give; unset: the Prefect server's own (http://127.0.0.1:<port>).
+    ui_url: str | None = Field(None, alias="DATALOAD_UI_URL")
 
     # Tuning (the seed's defaults).
     psquery_concurrency: int = Field(10, alias="DATALOAD_PSQUERY_CONCURRENCY", ge=1)
@@ -137,6 +140,7 @@ FLOW_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 
 _URL_VARIABLES = (
+    "DATALOAD_UI_URL",
     "PEOPLE_SOFT_URL",
     "SNAPLOGIC_COURSE_URL",
     "SNAPLOGIC_PERSON_URL",

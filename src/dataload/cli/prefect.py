@@ -20,7 +20,7 @@ def prefect_api(settings) -> str:
         )
 
     try:
-        api_url, _ = use_prefect_api(settings.home, on_launch=launching)
+        api_url, _ = use_prefect_api(settings.home, on_launch=launching, ui_url=settings.ui_url)
     except PrefectServerError as exc:
         raise fail(str(exc)) from None
     return api_url

@@ -16,7 +16,8 @@ def managed_server():
     from dataload.prefect_server import ManagedPrefectServer
     from dataload.settings import get_settings
 
-    return ManagedPrefectServer.of(get_settings().home)
+    settings = get_settings()
+    return ManagedPrefectServer.of(settings.home, settings.ui_url)
 
 
 @app.command("start")

@@ -216,7 +216,10 @@ class _DemoPrefect:
 
     def wait_ready(self) -> None:
         if self.server is not None:
-            self.server.wait_ready()
+            # Started again on another port if a server of another home took this one first.
+            status = self.server.wait_ready()
+            if status.api_url and status.api_url != self.api_url:
+                self.api_url = os.environ["PREFECT_API_URL"] = status.api_url
 
 
 def _start_prefect(
@@ -227,7 +230,7 @@ def _start_prefect(
     os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
     if os.environ.get("PREFECT_API_URL"):
         return _DemoPrefect(os.environ["PREFECT_API_URL"], None, started=False)
-    server = ManagedPrefectServer.of(settings.home)
+    server = ManagedPrefectServer.of(settings.home, settings.ui_url)
 
     def launched(port: int) -> None:
         if port != options.port:
