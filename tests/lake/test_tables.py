@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataload.examples.taxi import load_trip_file
-from dataload.lake import db
+from dataload.examples.taxi import TRIPS, content_hash, load_trip_file, read_trips
+from dataload.lake import Lake, db
 from dataload.lake.history import record_history
+from dataload.lake.tables import TableLoad
 from dataload.sandbox.examples.taxi import write_parquet
 from dataload.settings import Settings
 
@@ -196,7 +198,8 @@ async def _copying(conn: asyncpg.Connection, within_s: float = 60.0) -> bool:
 async def test_a_load_killed_mid_copy_leaves_the_month_and_the_next_run_converges(
     lake_db: Settings, conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    await load_trip_file(lake_db, month_file(tmp_path, 2024, 1, 1000), year=2024, month=1)
+    small = month_file(tmp_path, 2024, 1, 1000)
+    await load_trip_file(lake_db, small, year=2024, month=1)
     big = month_file(tmp_path, 2024, 1, 400_000, seed=8)
     params = db.connect_params(lake_db)
     env = {
@@ -220,10 +223,35 @@ async def test_a_load_killed_mid_copy_leaves_the_month_and_the_next_run_converge
     again = await load_trip_file(lake_db, big, year=2024, month=1)
     assert (again.status, again.changed) == ("complete", 400_000)
     assert await month_rows(conn) == {"2024-01": 400_000}
-    leftovers = await conn.fetchval(
-        "SELECT count(*) FROM lake.table_versions WHERE current_from IS NULL"
-    )
-    assert leftovers == 0
+
+
+async def test_a_version_whose_run_died_before_finishing_never_becomes_current(
+    lake_db: Settings, pool: asyncpg.Pool, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    small = month_file(tmp_path, 2024, 1, 1000)
+    await load_trip_file(lake_db, small, year=2024, month=1)
+    run = await Lake(pool).start_run("taxi_trips")
+    load = TableLoad(run, db.dsn(lake_db), declared=TRIPS)
+    other = month_file(tmp_path, 2024, 1, 1000, seed=9)
+    await load.load_facts("2024-01", content_hash(other), _batches(other))
+    # The process dies between its load and its finish: its session, and the writer lock, end.
+    writer = await conn.fetchval("SELECT writer_pid FROM lake.runs WHERE run_id = $1", run.run_id)
+    await conn.execute("SELECT pg_terminate_backend($1)", writer)
+
+    orphans = "SELECT count(*) FROM lake.table_versions WHERE current_from IS NULL"
+    assert await conn.fetchval(orphans) == 1
+    assert await month_rows(conn) == {"2024-01": 1000}
+    same = await load_trip_file(lake_db, small, year=2024, month=1)
+
+    assert (same.status, same.unchanged) == ("complete", 1000)
+    assert await conn.fetchval(orphans) == 0  # dropped by the next load of the domain
+    status = await conn.fetchval("SELECT status FROM lake.runs WHERE run_id = $1", run.run_id)
+    assert status == "abandoned"
+
+
+async def _batches(path: Path) -> AsyncIterator[pa.RecordBatch]:
+    for batch in read_trips(path, "parquet", 100_000):
+        yield batch
 
 
 async def test_a_consumer_reads_its_services_columns_and_rows_only(
