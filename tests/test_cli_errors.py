@@ -80,6 +80,29 @@ def test_every_missing_person_variable_is_named_in_one_message(tmp_path: Path) -
     assert "PEOPLE_SOFT_USER," not in line
 
 
+@pytest.mark.parametrize(
+    ("alerts", "named"),
+    [
+        ("hooks.example.edu/dataload?token=s3cret", "hooks.example.edu/dataload has no scheme"),
+        ("https://ops.example.edu/hook nosuch://x", "nosuch://x is not a URL Apprise knows"),
+        ("prefect:ops", "prefect:ops is not a Prefect block"),
+    ],
+)
+def test_a_bad_alert_destination_is_refused_before_the_run_naming_it(
+    tmp_path: Path, alerts: str, named: str
+) -> None:
+    result = run_unconfigured(
+        tmp_path, "run", "term", PEOPLE_SOFT_USER="u", PEOPLE_SOFT_PASS="p", DATALOAD_ALERTS=alerts
+    )
+
+    # Before: accepted, and every alert of the run was lost ("alert not sent" in the log only).
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: DATALOAD_ALERTS: ") and named in line, line
+    assert "s3cret" not in line
+    assert not (tmp_path / "home" / "prefect").exists()  # refused before any server started
+
+
 def test_a_malformed_port_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = run_unconfigured(tmp_path, "run", "term", POSTGRES_PORT="abc")
 

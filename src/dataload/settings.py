@@ -184,6 +184,14 @@ def check_configuration(settings: Settings, flows: tuple[str, ...] = ()) -> None
         url = _text(values[variable]).strip()
         if url and not url.lower().startswith(("http://", "https://")):
             problems.append(f"{variable} must start with http:// or https://")
+    alerts = settings.alerts.get_secret_value()
+    if alerts and not alerts.startswith(SECRET_BLOCK_PREFIX):
+        from dataload.destinations import DestinationError, check_destinations
+
+        try:
+            check_destinations(alerts)
+        except DestinationError as exc:
+            problems.append(str(exc))
     if not settings.postgres_host and settings.postgres_pass.get_secret_value():
         problems.append(
             "POSTGRES_PASS is set but POSTGRES_HOST is not, so it would be ignored (the embedded "

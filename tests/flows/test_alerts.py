@@ -28,6 +28,7 @@ async def test_a_failed_run_posts_its_outcome_and_page_to_a_local_webhook(
     post = hook.posts[0]
     assert post["path"] == "/hooks/dataload"
     assert post["json"]["title"] == "dataload term run failed"
+    assert post["json"]["type"] == "failure"  # it was "info", whatever the outcome
     outcome, page = post["json"]["message"].splitlines()
     assert "term-raw-flow: failed" in outcome and "PEOPLE_SOFT_PASS" in outcome
     assert "/runs/flow-run/" in page
@@ -48,6 +49,27 @@ async def test_a_partial_run_alerts_and_a_complete_one_does_not(
 
     assert partial.value.report.status == "partial"
     assert [post["json"]["title"] for post in hook.posts] == ["dataload person run partial"]
+    assert hook.posts[0]["json"]["type"] == "warning"
+
+
+async def test_a_webhook_that_authenticates_by_token_receives_the_alert_with_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PEOPLE_SOFT_PASS", "wrong")
+    monkeypatch.setenv("DATALOAD_UI_URL", "https://prefect.example.edu/")
+    with webhook_receiver(token="t0ken") as hook:
+        monkeypatch.setenv("DATALOAD_ALERTS", f"{hook.url}?token=t0ken&team=ops")
+
+        with pytest.raises(Exception, match="PEOPLE_SOFT_PASS"):
+            await FLOWS["term"]()
+
+    # Before: the query string was dropped on the way (Apprise took it for its own options),
+    # and the webhook refused every alert.
+    assert hook.refused == 0
+    [post] = hook.posts
+    assert post["path"] == "/hooks/dataload?token=t0ken&team=ops"
+    page = post["json"]["message"].splitlines()[-1]
+    assert page.startswith("https://prefect.example.edu/runs/flow-run/")  # DATALOAD_UI_URL
 
 
 async def test_an_unreachable_destination_does_not_change_the_outcome(
@@ -60,6 +82,23 @@ async def test_an_unreachable_destination_does_not_change_the_outcome(
         await FLOWS["term"]()
 
     assert (await world.last_run("term"))["status"] == "failed"
+
+
+async def test_a_destination_that_refuses_the_alert_is_named_in_the_summary(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.sandbox.config.endpoint_faults["sap.employees"] = Faults(empty_rate=1.0)
+    with webhook_receiver(token="right") as hook:
+        monkeypatch.setenv("DATALOAD_ALERTS", f"{hook.url}?token=wrong")
+        with pytest.raises(IncompleteRun) as partial:
+            await FLOWS["person"]()
+
+    assert hook.refused == 1
+    [unsent] = partial.value.report.alerts_unsent
+    assert unsent == f"{hook.url}: HTTP 401 Unauthorized"  # the token itself is not shown
+    assert ("alert", "not sent to", unsent) in [
+        tuple(r.values()) for r in partial.value.report.table()
+    ]
 
 
 def test_guarded_and_failed_outcomes_call_for_an_alert_complete_does_not() -> None:

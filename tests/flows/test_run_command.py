@@ -13,10 +13,10 @@ from tests.flows.world import World
 pytestmark = pytest.mark.slow
 
 
-def dataload(*args: str) -> subprocess.CompletedProcess[str]:
+def dataload(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dataload.cli", *args],
-        env=dict(os.environ),
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -40,6 +40,26 @@ async def test_run_exits_non_zero_with_the_reason_when_the_flow_fails(world: Wor
     assert result.returncode == 1
     assert "error: the term flow failed: PeopleSoft" in result.stderr
     assert "PEOPLE_SOFT_PASS" in result.stderr
+
+
+async def test_an_alert_destination_that_does_not_answer_is_said_on_the_terminal(
+    world: World,
+) -> None:
+    from dataload.prefect_server import free_port
+
+    world.sandbox.config.credentials.peoplesoft_password = "changed"
+    nobody = f"http://127.0.0.1:{free_port()}/hooks/dataload"
+
+    result = dataload("run", "term", DATALOAD_ALERTS=f"{nobody}?token=s3cret")
+
+    # Before: nothing on the terminal; only dataload.log said "alert not sent".
+    assert result.returncode == 1
+    port = nobody.split(":")[2].split("/")[0]
+    assert f"warning: alerts will not reach {nobody}: nothing listens on 127.0.0.1:{port}" in (
+        result.stderr
+    )
+    assert f"warning: alert not sent to {nobody}: could not connect" in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 async def test_run_prints_the_summary_of_a_partial_run_and_exits_1(world: World) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 
 from dataload.cli.errors import fail
@@ -76,6 +79,7 @@ def run(
     settings = load_settings()
     check_configuration(settings, (domain,) if domain in FLOW_VARIABLES else ())
     check_database(settings)
+    warn_of_unreachable_alerts(settings)
     quiet_prefect()
     prefect_api(settings)
     from dataload.flows.alerts import flow_run_page
@@ -112,10 +116,12 @@ def run(
         check_options(domain, options)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    with terminal_progress():
+    with terminal_progress(), unsent_alerts() as unsent:
         state, report = asyncio.run(run_flow())
-    page = flow_run_page(state.state_details.flow_run_id)
+    page = flow_run_page(state.state_details.flow_run_id, settings.ui_url)
     if isinstance(report, BaseException) or report is None:
+        for line in unsent:
+            typer.secho(f"warning: alert not sent to {line}", fg=typer.colors.YELLOW, err=True)
         reason = " ".join(str(report).split()) if report else state.message
         raise fail(f"the {domain} flow failed: {reason} (run: {page}; log: {log})")
     print_summary(report, page)
@@ -129,14 +135,16 @@ def print_summary(report, page: str | None) -> None:
     import textwrap
 
     width = shutil.get_terminal_size(fallback=(80, 24)).columns
-    services = ", ".join(f"{k} {v}" for k, v in report.services.items()) or "none"
-    lines = [
-        report.headline(),
-        "  fetched: " + ", ".join(f"{k} {v}" for k, v in report.fetched.items()),
-        "  layers: " + ", ".join(f"{k} {v}" for k, v in report.layers.items()),
+    services = ", ".join(f"{k} {v:,}" for k, v in report.services.items()) or "none"
+    lines = [report.headline()]
+    if report.fetched:
+        lines.append("  fetched: " + ", ".join(f"{k} {v:,}" for k, v in report.fetched.items()))
+    lines += [
+        "  layers: " + ", ".join(f"{k} {v:,}" for k, v in report.layers.items()),
         f"  curated services: {services}",
         f"  run: {page}",
     ]
+    lines += [f"  alert not sent to {line}" for line in report.alerts_unsent]
     for line in lines:
         typer.echo(
             textwrap.fill(
@@ -147,3 +155,40 @@ def print_summary(report, page: str | None) -> None:
                 break_long_words=False,
             )
         )
+
+
+def warn_of_unreachable_alerts(settings) -> None:
+    """Say before the run which alert webhook does not answer: its alert would be lost."""
+    from dataload.destinations import probe_webhooks
+    from dataload.settings import SECRET_BLOCK_PREFIX
+
+    setting = settings.alerts.get_secret_value()
+    if not setting or setting.startswith(SECRET_BLOCK_PREFIX):
+        return
+    for problem in probe_webhooks(setting):
+        typer.secho(
+            f"warning: alerts will not reach {problem} (DATALOAD_ALERTS)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+
+@contextmanager
+def unsent_alerts() -> Iterator[list[str]]:
+    """The alert destinations that did not take this process's alerts while the block ran,
+    each with why (the `dataload.alerts` logger's warnings)."""
+    import logging
+
+    unsent: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            unsent.append(record.getMessage().removeprefix("alert not sent to "))
+
+    handler = Keep(logging.WARNING)
+    alerts_logger = logging.getLogger("dataload.alerts")
+    alerts_logger.addHandler(handler)
+    try:
+        yield unsent
+    finally:
+        alerts_logger.removeHandler(handler)

@@ -1,39 +1,52 @@
 """Alerts: a failed, partial or guarded run tells a configured destination, with a link to it.
 
-DATALOAD_ALERTS lists the destinations, separated by spaces or commas:
+DATALOAD_ALERTS lists the destinations (`dataload.destinations`: checked before a run):
 
-- an Apprise URL: `json://host:port/path` (a webhook receiving JSON), `mailto://user:pass@host`
-  (e-mail), `slack://...`, `msteams://...`, and the other services Apprise knows;
-- a plain `http://` or `https://` URL: a webhook, posted JSON as with `json://`;
+- a plain `http://` or `https://` URL: a webhook, posted JSON `{"version", "title", "message",
+  "attachments", "type"}` (the shape of Apprise's `json://`) at exactly that URL, its query
+  string included (a webhook that authenticates by `?token=` gets it);
+- an Apprise URL: `json://host:port/path`, `mailto://user:pass@host` (e-mail), `slack://...`,
+  `msteams://...`, and the other services Apprise knows;
 - `prefect:<block-type>/<name>`: a Prefect notification block saved on the server
   (`prefect:slack-webhook/ops`), so that a destination's secrets stay in Prefect.
 
-The message is the run's one-line outcome and its page in the Prefect UI. Sending is best
-effort: an unreachable destination is logged, never turns a run into a failure. A Prefect
-automation on flow-run states is the other way to be told: partial and guarded runs end in
-FAILED states named Partial and Guarded (`flows.states`), whose events are
-`prefect.flow-run.Partial` and `prefect.flow-run.Guarded` (the README shows one that matches).
+The message is the run's one-line outcome and its page in the Prefect UI (at DATALOAD_UI_URL
+when set); its type is `failure` for a failed run and `warning` for a partial or guarded one.
+Sending never turns a run into a failure, but a destination that did not take the alert is
+said: `send_alert` returns why, the run's summary names it, and the `dataload.alerts` logger
+warns (the command line shows those warnings). A Prefect automation on flow-run states is the
+other way to be told: partial and guarded runs end in FAILED states named Partial and Guarded
+(`flows.states`), whose events are `prefect.flow-run.Partial` and `prefect.flow-run.Guarded`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["ALERT_STATUSES", "Alert", "alert_for", "destinations", "flow_run_page", "send_alert"]
+from dataload.destinations import destinations, is_webhook, shown
+
+__all__ = ["ALERT_STATUSES", "Alert", "alert_for", "flow_run_page", "send_alert"]
 
 logger = logging.getLogger("dataload.alerts")
 
 #: Run outcomes someone should hear about (issue 7 adds partial and guarded to the ledger).
 ALERT_STATUSES = frozenset({"failed", "partial", "guarded"})
+#: The alert's type (Apprise's notify types): a failure, or a run that needs a look.
+SEVERITY = {"failed": "failure", "partial": "warning", "guarded": "warning"}
+#: Seconds a webhook has to take an alert.
+WEBHOOK_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
 class Alert:
     title: str
     body: str
+    #: Apprise's notify type: "failure" or "warning".
+    severity: str = "failure"
 
 
 def alert_for(domain: str, status: str, outcome: str, page: str | None) -> Alert | None:
@@ -42,44 +55,80 @@ def alert_for(domain: str, status: str, outcome: str, page: str | None) -> Alert
     if status not in ALERT_STATUSES:
         return None
     body = f"{outcome}\n{page}" if page else outcome
-    return Alert(title=f"dataload {domain} run {status}", body=body)
+    return Alert(title=f"dataload {domain} run {status}", body=body, severity=SEVERITY[status])
 
 
-def flow_run_page(flow_run_id: object) -> str | None:
-    """A flow run's page in the Prefect UI (None without a UI address)."""
+def flow_run_page(flow_run_id: object, ui_url: str | None = None) -> str | None:
+    """A flow run's page in the Prefect UI, at `ui_url` (DATALOAD_UI_URL) when given, else
+    at the UI of the API this process uses (None without a UI address)."""
+    if not flow_run_id:
+        return None
+    if ui_url:
+        return f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
     from prefect.utilities.urls import url_for
 
-    return url_for("flow-run", obj_id=str(flow_run_id)) if flow_run_id else None
+    return url_for("flow-run", obj_id=str(flow_run_id))
 
 
-def destinations(setting: str) -> list[str]:
-    return [part for part in re.split(r"[\s,]+", setting.strip()) if part]
-
-
-async def send_alert(alert: Alert, setting: str) -> int:
-    """Send `alert` to every destination in `setting`; returns how many accepted it."""
-    sent = 0
+async def send_alert(alert: Alert, setting: str) -> list[str]:
+    """Send `alert` to every destination in `setting`; returns one line per destination that
+    did not take it ("https://hooks.example.edu/dataload: HTTP 401"), each also logged."""
+    unsent = []
     for destination in destinations(setting):
         try:
             if destination.startswith("prefect:"):
                 await _notify_block(destination.removeprefix("prefect:"), alert)
+            elif is_webhook(destination):
+                await _post_webhook(destination, alert)
             else:
                 await asyncio.to_thread(_notify_apprise, destination, alert)
-            sent += 1
         except Exception as exc:  # best effort: the run's outcome stands whatever happens here
-            logger.warning("alert not sent to %s: %s", _shown(destination), exc)
-    return sent
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            unsent.append(f"{shown(destination)}: {reason}")
+            logger.warning("alert not sent to %s", unsent[-1])
+    return unsent
+
+
+async def _post_webhook(url: str, alert: Alert) -> None:
+    """POST the alert as JSON to `url` as configured, query string and all."""
+    import httpx
+
+    payload = {
+        "version": "1.0",
+        "title": alert.title,
+        "message": alert.body,
+        "attachments": [],
+        "type": alert.severity,
+    }
+    try:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as client:
+            answer = await client.post(url, json=payload)
+    except httpx.ConnectError as exc:
+        raise ConnectionError(f"could not connect to {_host_port(url)} ({exc})") from None
+    except httpx.TimeoutException:
+        raise TimeoutError(f"no answer within {WEBHOOK_TIMEOUT_S:.0f} s") from None
+    if answer.status_code >= 300:
+        raise RuntimeError(f"HTTP {answer.status_code} {answer.reason_phrase}".strip())
+
+
+def _host_port(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.hostname}:{port}"
 
 
 def _notify_apprise(destination: str, alert: Alert) -> None:
     import apprise
 
-    url = re.sub(r"^http(s?)://", lambda m: f"json{m.group(1)}://", destination)
     notifier = apprise.Apprise()
-    if not notifier.add(url):
+    if not notifier.add(destination):
         raise ValueError("not a URL Apprise knows (see DATALOAD_ALERTS in .env.example)")
-    if not notifier.notify(title=alert.title, body=alert.body):
-        raise RuntimeError("the destination did not accept it")
+    with _apprise_reasons() as reasons:
+        accepted = notifier.notify(title=alert.title, body=alert.body, notify_type=alert.severity)
+    if not accepted:
+        raise RuntimeError(reasons[-1] if reasons else "the destination did not accept it")
 
 
 async def _notify_block(name: str, alert: Alert) -> None:
@@ -89,6 +138,19 @@ async def _notify_block(name: str, alert: Alert) -> None:
     await block.notify(alert.body, subject=alert.title)  # type: ignore[attr-defined]
 
 
-def _shown(destination: str) -> str:
-    """The destination without credentials or query string, for the log."""
-    return re.sub(r"//[^/@]*@", "//...@", destination).split("?", 1)[0]
+@contextmanager
+def _apprise_reasons() -> Iterator[list[str]]:
+    """Apprise says why a notification failed only in its log: keep those lines."""
+    reasons: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            reasons.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.addHandler(handler)
+    try:
+        yield reasons
+    finally:
+        apprise_logger.removeHandler(handler)

@@ -58,6 +58,8 @@ class LoadReport:
     carried: int = 0
     #: Tabular domains: columns the run added, or found missing in its source.
     schema_changes: list[str] = field(default_factory=list)
+    #: Alert destinations that did not take the run's alert, each with why.
+    alerts_unsent: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -90,6 +92,7 @@ class LoadReport:
         rows += [("rejected", "reason", reason) for reason in self.rejected_reasons]
         rows += [("missing", "key", key) for key in self.missing]
         rows += [("schema", "change", change) for change in self.schema_changes]
+        rows += [("alert", "not sent to", line) for line in self.alerts_unsent]
         return [{"section": s, "item": i, "value": v} for s, i, v in rows]
 
     def headline(self) -> str:

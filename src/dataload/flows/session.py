@@ -20,6 +20,7 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 
+from dataload.destinations import destinations
 from dataload.flows.alerts import alert_for, flow_run_page, send_alert
 from dataload.flows.progress import RunProgress, publish_progress
 from dataload.flows.report import LoadReport, SourceUse
@@ -212,6 +213,10 @@ class LoadSession:
             carried=summary.carried,
             schema_changes=list(summary.schema_changes),
         )
+        # Alerted first, so that the summary says which destination did not take it.
+        self.report.alerts_unsent = await _alert(
+            self.settings, self.domain, self.report.status, self.report.headline()
+        )
         await acreate_table_artifact(
             table=self.report.table(),
             # Artifact keys allow lower-case letters, digits and dashes only.
@@ -219,16 +224,21 @@ class LoadSession:
             description=f"{self.report.headline()}",
         )
         get_run_logger().info("%s", self.report.headline())
-        await _alert(self.settings, self.domain, self.report.status, self.report.headline())
 
 
-async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> None:
-    """Announce a failed, partial or guarded run where DATALOAD_ALERTS says."""
-    alert = alert_for(domain, status, outcome, flow_run_page(flow_run.get_id()))
+async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> list[str]:
+    """Announce a failed, partial or guarded run where DATALOAD_ALERTS says; returns why each
+    destination that did not take the alert did not."""
+    alert = alert_for(domain, status, outcome, flow_run_page(flow_run.get_id(), settings.ui_url))
     setting = settings.alerts.get_secret_value()
-    if alert and setting and not setting.startswith(SECRET_BLOCK_PREFIX):
-        sent = await send_alert(alert, setting)
-        get_run_logger().info("alert sent to %d destination(s)", sent)
+    if not (alert and setting and not setting.startswith(SECRET_BLOCK_PREFIX)):
+        return []
+    unsent = await send_alert(alert, setting)
+    for line in unsent:
+        get_run_logger().warning("alert not sent to %s", line)
+    if not unsent:
+        get_run_logger().info("alert sent to %d destination(s)", len(destinations(setting)))
+    return unsent
 
 
 def _describe(exc: BaseException) -> str:
