@@ -23,6 +23,7 @@ from dataload.sources import (
     SourceAuthError,
     SourceMalformedResponse,
     SourceRateLimited,
+    SourceRefused,
     SourceResponseError,
     SourceServerError,
     SourceTransportError,
@@ -253,10 +254,13 @@ async def test_unreachable_service_names_the_url_variable(caplog):
         with pytest.raises(SourceTransportError) as raised:
             await vds.person_ids("faculty")
     message = str(raised.value)
+    # A refused connection is tried 3 times, not the policy's 4 (a 503's), and says so.
     assert message.startswith(
-        f"VDS directory (faculty) at http://127.0.0.1:{port}/vds/adap/ou=people,dc=bu,dc=edu could not be reached (ConnectError"
+        f"VDS directory (faculty) at http://127.0.0.1:{port}/vds/adap/ou=people,dc=bu,dc=edu "
+        f"could not be reached: nothing listens on 127.0.0.1:{port} (connection refused)"
     )
-    assert "check VDS_URL" in message and "gave up after 4 attempts" in message
+    assert "VDS_URL" in message and "gave up after 3 attempts" in message
+    assert "(attempt 2 of 3)" in caplog.text
     assert SECRET not in message + caplog.text
 
 
@@ -305,3 +309,50 @@ async def test_a_host_name_that_does_not_resolve_is_not_retried():
         stats = ps.stats
     assert (stats.requests, stats.retries) == (1, 0)
     assert "host name does not resolve: check PEOPLE_SOFT_URL" in str(raised.value)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_a_refused_connection_says_nothing_listens_there_within_5_s():
+    port = closed_port()
+    # The clients' own retry policy, as a run has it (six attempts for a 503).
+    async with Sap(url=f"http://127.0.0.1:{port}/sap", key=SECRET, retry=RetryPolicy()) as sap:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(SourceRefused) as raised:
+            await sap.active_employee_ids()
+        took = asyncio.get_running_loop().time() - started
+        stats = sap.stats
+
+    # Before: six attempts over up to ~15 s, then "could not be reached (ConnectError: ...)".
+    assert took < 5, took
+    assert stats.requests == 3  # fewer than a 503's six
+    message = str(raised.value)
+    assert f"nothing listens on 127.0.0.1:{port} (connection refused)" in message
+    assert "the sandbox is not running there" in message and "`dataload sandbox`" in message
+    assert "SAP_URL" in message and SECRET not in message
+
+
+async def test_a_refused_connection_elsewhere_names_the_variable_not_the_sandbox():
+    port = closed_port()
+    async with peoplesoft(f"http://localhost:{port}/gateway") as ps:
+        with pytest.raises(SourceRefused) as raised:
+            await ps.terms()
+    message = str(raised.value)
+    assert f"nothing listens on localhost:{port}" in message and "sandbox" not in message
+    assert "check the host and port in PEOPLE_SOFT_URL" in message
+
+
+async def test_a_503_is_retried_more_patiently_than_a_refused_connection(
+    scripted: ScriptedServer,
+):
+    scripted.reset(default=Step(503, json={"error": "down"}))
+    async with peoplesoft(scripted.base_url, retry=RetryPolicy(base_delay=0.01)) as ps:
+        with pytest.raises(SourceServerError):
+            await ps.terms()
+        stats = ps.stats
+    assert stats.requests == 6

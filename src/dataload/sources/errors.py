@@ -3,6 +3,7 @@
 ```
 SourceError                      anything that went wrong talking to a source system
 ├── SourceTransportError         no usable answer: connect/read/write errors, timeouts (retried)
+│   ├── SourceRefused            nothing listens on the host's port (retried briefly)
 │   └── SourceUnresolvable       the host name does not resolve (not retried)
 ├── SourceRateLimited            HTTP 429 (retried after Retry-After)
 ├── SourceAuthError              401/403, or an HTML login page instead of JSON (never retried)
@@ -23,6 +24,7 @@ __all__ = [
     "SourceError",
     "SourceMalformedResponse",
     "SourceRateLimited",
+    "SourceRefused",
     "SourceResponseError",
     "SourceServerError",
     "SourceTransportError",
@@ -90,6 +92,12 @@ class SourceTransportError(SourceError):
     """No usable answer arrived: the connection failed, broke or timed out."""
 
     retryable = True
+
+
+class SourceRefused(SourceTransportError):
+    """The host refused the connection: nothing listens on its port (a service that is down,
+    restarting, or a wrong port). Retried a few times, quickly: a restart takes seconds, and
+    otherwise the answer will be the same."""
 
 
 class SourceUnresolvable(SourceTransportError):

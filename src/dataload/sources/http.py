@@ -39,6 +39,7 @@ from dataload.sources.errors import (
     SourceError,
     SourceMalformedResponse,
     SourceRateLimited,
+    SourceRefused,
     SourceResponseError,
     SourceServerError,
     SourceTransportError,
@@ -288,7 +289,7 @@ class SourceHttp:
             error,
             delay,
             attempt + 1,
-            self.retry.max_attempts,
+            self.retry.attempts_for(error),
         )
 
     async def _send_once(
@@ -373,6 +374,21 @@ class SourceHttp:
                 endpoint=endpoint(url),
                 problem="could not be reached: its host name does not resolve",
                 hint=f"check {self.url_variable} and this machine's DNS",
+            )
+        if _refused(exc):
+            host, port = _host_port(url)
+            sandbox = _sandbox_address(url)
+            return SourceRefused(
+                source=label,
+                endpoint=endpoint(url),
+                problem=f"could not be reached: nothing listens on {host}:{port} "
+                "(connection refused)" + (": the sandbox is not running there" if sandbox else ""),
+                hint=(
+                    "start it (`dataload sandbox`), or point "
+                    f"{self.url_variable} at the running one"
+                    if sandbox
+                    else f"check the host and port in {self.url_variable}, and that the service runs"
+                ),
             )
         return SourceTransportError(
             source=label,
@@ -551,6 +567,39 @@ def _failure_detail(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         return str(exc.os_error)
     return str(exc) or type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because the host refused it (nothing listens on the port)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(
+            seen.os_error, ConnectionRefusedError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = URL(url)
+    return parsed.host or "?", parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+#: The first path segment of each system the sandbox simulates (`sandbox.server.environment`).
+_SANDBOX_PATHS = frozenset(
+    {"ps", "snaplogic", "sap", "vds", "frankfurter", "products", "jokes", "trip-data", "sage"}
+)
+
+
+def _sandbox_address(url: str) -> bool:
+    """Whether `url` has the shape of a sandbox's: this machine, a path the sandbox serves."""
+    parsed = URL(url)
+    first = parsed.path.strip("/").split("/", 1)[0]
+    loopback = parsed.host in ("127.0.0.1", "localhost", "::1")
+    return loopback and first in _SANDBOX_PATHS
 
 
 def _unresolvable(exc: BaseException) -> bool:
