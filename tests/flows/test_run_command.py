@@ -62,6 +62,38 @@ async def test_an_alert_destination_that_does_not_answer_is_said_on_the_terminal
     assert "s3cret" not in result.stderr
 
 
+async def test_a_run_waiting_for_anothers_writer_lock_says_so_every_few_seconds(
+    world: World,
+) -> None:
+    import asyncio
+
+    from dataload.lake import Lake, init_lake
+    from dataload.lake.db import create_pool
+
+    await init_lake(world.conn, [])
+    pool = await create_pool(world.settings)
+    try:
+        holder = await Lake(pool).start_run("term", flow_run_id="the-other-run")
+        try:
+            # Piped, not a terminal: before, nothing was printed until the run was refused.
+            result = await asyncio.to_thread(dataload, "run", "term", DATALOAD_WRITER_WAIT_S="12")
+        finally:
+            await holder.finish(complete=False)
+    finally:
+        await pool.close()
+
+    assert result.returncode == 1
+    waiting = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("term: waiting for the writer lock ")
+    ]
+    assert waiting, result.stderr
+    assert f"term run {holder.run_id} is loading" in waiting[0] and "the-other-run" in waiting[0]
+    assert "DATALOAD_WRITER_WAIT_S" in waiting[0]
+    assert "refused after waiting 12 s" in result.stderr
+
+
 async def test_run_prints_the_summary_of_a_partial_run_and_exits_1(world: World) -> None:
     world.sandbox.config.left_out_rate = 0.5  # SnapLogic leaves people out: some never come
 

@@ -47,6 +47,8 @@ class Step:
     ended: float | None = None
     #: Ended by a failure of the run, not by doing everything.
     stopped: bool = False
+    #: A step that waits rather than counts ("waiting for the writer lock"): why it waits.
+    note: str | None = None
 
     @property
     def done(self) -> int:
@@ -115,9 +117,17 @@ class RunProgress:
     def summary(self) -> str:
         return "; ".join(describe_step(step) for step in self.steps) or "starting"
 
+    def waiting(self, name: str) -> Step:
+        """Declare a step that waits (its `note` says for what), shown from now on."""
+        step = self.step(name)
+        step.note = ""
+        self.__enter__()  # before the run holds anything, the terminal must see it already
+        return step
+
     def __enter__(self) -> RunProgress:
-        # A long-lived process (`dataload serve`, a worker) keeps only the last few runs.
-        _RUNS[:] = [*_RUNS[-(_KEPT_RUNS - 1) :], self]
+        if self not in _RUNS:
+            # A long-lived process (`dataload serve`, a worker) keeps only the last few runs.
+            _RUNS[:] = [*_RUNS[-(_KEPT_RUNS - 1) :], self]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -134,7 +144,13 @@ _redraw_now = threading.Event()
 
 
 def describe_step(step: Step) -> str:
-    """`people queried 1,200/2,000 310/s ETA 3s`, or `people queried 2,000 in 6.4s` once done."""
+    """`people queried 1,200/2,000 310/s ETA 3s`, or `people queried 2,000 in 6.4s` once done;
+    a waiting step: `waiting for the writer lock 6s: person run 12 is loading ...`."""
+    if step.note is not None:
+        waited = (step.ended or time.monotonic()) - step.started
+        if step.finished:
+            return f"{step.name}: {waited:.1f}s" + (", stopped by the failure" * step.stopped)
+        return f"{step.name} {_duration(waited)}: {step.note}"
     shown_total = step.total is not None and (step.stopped or not step.finished)
     count = f"{step.name} {step.done:,}{f'/{step.total:,}' if shown_total else ''}"
     pace = _pace(step)
@@ -238,7 +254,7 @@ def _plain(stream: TextIO, stop: threading.Event, runs: Callable[[], list[RunPro
                     reported.add(id(step))
                     if step.done or not step.stopped:  # a step the failure came before: silent
                         print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
-                elif due and not step.finished and (step.done or step.total):
+                elif due and not step.finished and (step.done or step.total or step.note):
                     print(f"{progress.domain}: {describe_step(step)}", file=stream, flush=True)
         if due:
             last = time.monotonic()
@@ -267,9 +283,8 @@ def _live(stream: TextIO, stop: threading.Event, runs: Callable[[], list[RunProg
                         rows[id(step)] = display.add_task(
                             f"{progress.domain}: {step.name}", total=step.total, rate=""
                         )
-                    display.update(
-                        rows[id(step)], completed=step.done, total=step.total, rate=_pace(step)
-                    )
+                    pace = describe_step(step) if step.note is not None else _pace(step)
+                    display.update(rows[id(step)], completed=step.done, total=step.total, rate=pace)
             if stop.is_set():
                 return
             _redraw_now.wait(0.25)

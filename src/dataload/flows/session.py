@@ -22,7 +22,7 @@ from prefect.runtime import flow_run
 
 from dataload.destinations import destinations
 from dataload.flows.alerts import alert_for, flow_run_page, send_alert
-from dataload.flows.progress import RunProgress, publish_progress
+from dataload.flows.progress import RunProgress, describe_step, publish_progress
 from dataload.flows.report import LoadReport, SourceUse
 from dataload.flows.secrets import resolve_secret_blocks
 from dataload.lake import Lake, LoadRun, RunSummary, init_lake
@@ -50,6 +50,7 @@ class LoadSession:
         run: LoadRun,
         allow_mass_delete: bool = False,
         label: str | None = None,
+        progress: RunProgress | None = None,
     ) -> None:
         self.settings = settings
         self.domain = domain
@@ -61,7 +62,7 @@ class LoadSession:
         self.fetched: dict[str, int] = {}
         self.summary: RunSummary | None = None
         self.report: LoadReport | None = None
-        self.progress = RunProgress(domain)
+        self.progress = progress or RunProgress(domain)
         self._clients: dict[str, SourceClient] = {}
         self._started = time.monotonic()
         self._stack = AsyncExitStack()
@@ -94,15 +95,21 @@ class LoadSession:
             async with pool.acquire() as conn:
                 # Migrations, the shipped services on a new lake, and this domain if it is new.
                 await init_lake(conn, [tables] if tables else [])
-            run = await Lake(pool).start_run(
-                domain,
-                flow=label or flow_run.get_flow_name(),
-                flow_run_id=flow_run.get_id(),
-                wait_s=settings.writer_wait_s,
-                resume=resume,
-                fresh_for_s=settings.resume_window_h * 3600,
-            )
-            session = cls(settings, domain, pool, run, allow_mass_delete, label)
+            progress = RunProgress(domain)
+            waiting = _WriterWait(progress, settings.writer_wait_s)
+            try:
+                run = await Lake(pool).start_run(
+                    domain,
+                    flow=label or flow_run.get_flow_name(),
+                    flow_run_id=flow_run.get_id(),
+                    wait_s=settings.writer_wait_s,
+                    resume=resume,
+                    fresh_for_s=settings.resume_window_h * 3600,
+                    on_wait=waiting.note,
+                )
+            finally:
+                waiting.end()
+            session = cls(settings, domain, pool, run, allow_mass_delete, label, progress)
             async with session._stack:
                 await session._stack.enter_async_context(publish_progress(session.progress))
                 try:
@@ -239,6 +246,33 @@ async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> 
     if not unsent:
         get_run_logger().info("alert sent to %d destination(s)", len(destinations(setting)))
     return unsent
+
+
+class _WriterWait:
+    """A run waiting for another run's writer lock says so: a progress step the terminal shows
+    (live, or a line every few seconds when piped) and a warning in the run's log every 5 s."""
+
+    LOG_EVERY_S = 5.0
+
+    def __init__(self, progress: RunProgress, wait_s: float) -> None:
+        self.progress = progress
+        self.wait_s = wait_s
+        self.step: Any = None
+        self._logged = 0.0
+
+    def note(self, why: str) -> None:
+        if self.step is None:
+            self.step = self.progress.waiting("waiting for the writer lock")
+        why = " ".join(why.split())  # PostgreSQL's HINT comes on a line of its own
+        self.step.note = f"{why}; waiting up to {self.wait_s:g} s (DATALOAD_WRITER_WAIT_S)"
+        now = time.monotonic()
+        if now - self._logged >= self.LOG_EVERY_S:
+            self._logged = now
+            get_run_logger().warning("%s", describe_step(self.step))
+
+    def end(self) -> None:
+        if self.step is not None:
+            self.step.finish()
 
 
 def _describe(exc: BaseException) -> str:

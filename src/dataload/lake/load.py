@@ -633,12 +633,14 @@ class Lake:
         wait_s: float = 0.0,
         resume: bool = False,
         fresh_for_s: float = DEFAULT_RESUME_WINDOW_S,
+        on_wait: Callable[[str], None] | None = None,
     ) -> LoadRun:
         """Open a run of `domain`, holding its writer lock until the run ends.
 
         While another run of the domain is loading, wait up to `wait_s` seconds for it, then
-        raise WriterBusy naming it. Runs left `running` by a process that died are marked
-        abandoned. With `resume`, the domain's latest run, if it failed or was abandoned and
+        raise WriterBusy naming it; `on_wait(why)` is called at each try while waiting ("person
+        run 12 is loading (started ..., flow run ...): one writer per domain"). Runs left
+        `running` by a process that died are marked abandoned. With `resume`, the domain's latest run, if it failed or was abandoned and
         its work began less than `fresh_for_s` ago, is resumed: its listing and the keys it
         loaded become this run's (`resumed_from`, `carried`, `pending_keys`).
         """
@@ -664,6 +666,8 @@ class Lake:
                         waited = f" after waiting {wait_s:g} s" if wait_s else ""
                         raise WriterBusy(f"refused{waited}: {exc}") from None
                     log.warning("waiting up to %.0f s: %s", left, exc)
+                    if on_wait is not None:
+                        on_wait(str(exc))
                     await asyncio.sleep(min(2.0, left))
         except BaseException:
             writer.terminate()
