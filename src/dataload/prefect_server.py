@@ -385,9 +385,11 @@ class ManagedPrefectServer:
                     relaunches += 1
                     self._relaunch(on_launch)
                     continue
+                tail = self._server(status.port or 0)._log_tail(5)
                 raise PrefectServerError(
                     f"the Prefect server is not running (it may have failed to start: see "
                     f"{self.log_path}); start it with `dataload server start`"
+                    + (f"; its log ends: {' / '.join(tail.splitlines())}" if tail else "")
                 )
             if time.monotonic() > deadline:
                 raise PrefectServerError(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from tests.flows.world import World
 
-from dataload.flows.deploy import TIMEZONE, runner_deployments
+from dataload.flows.deploy import SERVED_BY, TIMEZONE, runner_deployments
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,8 @@ def test_prefect_yaml_declares_the_same_deployments_as_dataload_serve() -> None:
         assert spec.get("parameters", {}) == served.parameters
         assert spec["concurrency_limit"] == served.concurrency_limit
         assert spec["tags"] == served.tags
-        assert spec["description"] == served.description
+        # A served deployment also says why the UI shows it Not Ready while serve is stopped.
+        assert served.description == f"{spec['description']} {SERVED_BY}"
         assert spec["work_pool"]["name"] == "dataload"
 
 
@@ -107,7 +108,8 @@ async def test_serving_again_resumes_deployments_an_earlier_ctrl_c_paused(prefec
         await client.delete_deployment(deployment_id)
 
 
-def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> None:
+def serve_until(signal_number: int) -> tuple[str, str, int]:
+    """`dataload serve` until `signal_number`: its first line, the rest, its exit status."""
     import signal
     import time
 
@@ -117,6 +119,9 @@ def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As a terminal starts a command: Ctrl-C reaches it. Under `pytest &` the tests inherit
+        # SIGINT ignored, and so did `dataload serve`, which then never saw the Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert serve.stdout is not None
@@ -124,12 +129,36 @@ def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> No
         while first and not first.startswith("serving "):
             first = serve.stdout.readline()
         time.sleep(2)
-        serve.send_signal(signal.SIGINT)
+        serve.send_signal(signal_number)
         rest, _ = serve.communicate(timeout=60)
     finally:
         if serve.poll() is None:
             serve.kill()
+    return first, rest, serve.returncode
+
+
+def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> None:
+    import signal
+
+    first, rest, _ = serve_until(signal.SIGINT)
 
     assert first.startswith("serving "), first + rest
     assert all(d.name in first for d in runner_deployments())
-    assert "paused" in rest
+    assert "stopped by Ctrl-C" in rest and "paused" in rest
+
+
+async def test_dataload_serve_stops_on_sigterm_pausing_its_deployments(world: World) -> None:
+    import asyncio
+    import signal
+
+    from prefect import get_client
+
+    first, rest, status = await asyncio.to_thread(serve_until, signal.SIGTERM)
+
+    assert first.startswith("serving "), first + rest
+    # Before: "coroutine 'Runner.astop' was never awaited", and the schedules stayed active.
+    assert "never awaited" not in rest and "Traceback" not in rest, rest
+    assert "stopped by SIGTERM" in rest and status == 0, rest
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name("term-raw-flow/term-raw-daily")
+        assert deployment.paused

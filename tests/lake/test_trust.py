@@ -149,8 +149,10 @@ async def test_a_run_whose_session_died_is_abandoned_by_the_next(lake: Lake, con
     dead = await lake.start_run("person")
     await dead.load([person(n) for n in range(1, 6)])
     pid = await conn.fetchval("SELECT writer_pid FROM lake.runs WHERE run_id = $1", dead.run_id)
-    # What PostgreSQL sees when the loader's process is killed: its sessions end.
-    await conn.execute("SELECT pg_terminate_backend($1)", pid)
+    # What PostgreSQL sees when the loader's process is killed: its sessions end. Terminating
+    # only signals the backend; it ends (and frees the lock) a moment later, and under load
+    # the next statement came first (the test failed once so). Wait until it has ended.
+    assert await conn.fetchval("SELECT pg_terminate_backend($1, 30000)", pid)
 
     with pytest.raises(LakeError, match="no longer holds the person writer lock"):
         await dead.load([person(6)])

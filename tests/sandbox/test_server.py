@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def test_cli_refuses_an_unknown_fault_with_one_line():
     assert "latency" in result.output
 
 
-def test_cli_serves_the_configured_sandbox_until_terminated():
+def test_cli_serves_the_configured_sandbox_until_terminated(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -88,7 +89,8 @@ def test_cli_serves_the_configured_sandbox_until_terminated():
         "--fault",
         "sap:http_5xx=1",
     ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # where the taxi files are made
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
@@ -102,9 +104,14 @@ def test_cli_serves_the_configured_sandbox_until_terminated():
         assert (shown["people"], shown["day"]) == (150, 3)
         assert shown["endpoint_faults"]["sap"]["http_5xx_rate"] == 1.0
         assert httpx.post(base + "/sap").status_code >= 500
+        taxi = httpx.get(base + "/trip-data/yellow_tripdata_2024-01.parquet", timeout=60)
+        assert taxi.status_code == 200 and list(tmp_path.glob("dataload-sandbox-taxi-*"))
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM
         output, _ = server.communicate(timeout=10)
+    # Before: uvicorn re-raised SIGTERM once shut down, killing the process before its atexit
+    # hooks ran, and the taxi folder stayed in the temporary directory.
+    assert list(tmp_path.glob("dataload-sandbox-taxi-*")) == []
     # Ready to paste: the sandbox's credentials are its own defaults, not secrets.
     assert f"export SAP_URL={base}/sap" in output
     assert "export SAP_KEY=sandbox-sap-key" in output

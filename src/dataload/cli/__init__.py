@@ -17,7 +17,8 @@ from dataload.cli.errors import Options, fail, run_app
 __all__ = ["app", "fail", "main"]
 
 app = typer.Typer(
-    help="Load terms, courses and people into the PostgreSQL data lake.",
+    help="Load a university's data (terms, courses, people and the other registered domains) "
+    "into the PostgreSQL data lake.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -32,10 +33,25 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"dataload {version('dataload')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Show logs and tracebacks in the terminal as well."
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print dataload's version and exit.",
     ),
 ) -> None:
     Options.verbose = verbose

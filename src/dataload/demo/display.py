@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 __all__ = ["DemoDisplay", "report_tables"]
 
@@ -25,9 +26,11 @@ class DemoDisplay:
         self.console = console
         self.progress = Progress(
             SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description:<22}"),
-            BarColumn(bar_width=24),
-            TextColumn("{task.fields[note]}"),
+            # Whole words at any width (80 columns, a pipe): the label never cut, the note
+            # wrapped rather than ellipsised.
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, min_width=22)),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[note]}", table_column=Column(overflow="fold", ratio=1)),
             TimeElapsedColumn(),
             console=console,
             transient=False,
@@ -84,27 +87,43 @@ class _FlowProgressHandler(logging.Handler):
             self.display.note(message[:60])
 
 
+def _table(title: str) -> Table:
+    """A table that fits 80 columns (a terminal's, or any pipe's) without cutting a word: rules
+    under the header only, one space between columns; long names wrap instead."""
+    return Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+
+
 def report_tables(reports: list[Any]) -> list[Table]:
     """The runs' counts, what each layer and curated service holds, what the sources cost."""
-    runs = Table(title="Load runs", title_justify="left")
-    for column in ("domain", "status", "time", "fetched", "new", "changed", "unchanged", "deleted"):
-        runs.add_column(column, justify="left" if column in ("domain", "status") else "right")
-    runs.add_column("rejected", justify="right")
+    runs = _table("Load runs")
+    runs.add_column("domain", overflow="fold")  # a long name wraps, whole, in 80 columns
+    runs.add_column("status", no_wrap=True)
+    runs.add_column("time", justify="right", no_wrap=True)
+    runs.add_column("records", overflow="fold")
     for report in reports:
         style = "green" if report.succeeded else "red"
         counts = report.counts
+        names = ("fetched", "new", "changed", "unchanged", "deleted", "rejected")
         runs.add_row(
             report.domain,
             f"[{style}]{report.status}[/]",
             f"{report.duration_s:.1f} s",
-            *(f"{counts[name]:,}" for name in ("fetched", "new", "changed", "unchanged")),
-            f"{counts['deleted']:,}",
-            f"{counts['rejected']:,}",
+            ", ".join(f"{counts[name]:,} {name}" for name in names),
         )
 
-    layers = Table(title="Rows per layer and per curated service", title_justify="left")
-    for column in ("domain", "raw (history)", "xform live", "xform deleted", "curated"):
-        layers.add_column(column, justify="left" if column in ("domain", "curated") else "right")
+    layers = _table("Rows per layer and per curated service")
+    layers.add_column("domain", overflow="fold")
+    for column in ("raw (history)", "xform live", "xform deleted"):
+        layers.add_column(column, justify="right", no_wrap=True)
+    layers.add_column("curated", overflow="fold")
     for report in reports:
         layers.add_row(
             report.domain,
@@ -114,9 +133,12 @@ def report_tables(reports: list[Any]) -> list[Table]:
             ", ".join(f"{name} {count:,}" for name, count in sorted(report.services.items())),
         )
 
-    sources = Table(title="Source systems", title_justify="left")
+    sources = _table("Source systems")
     for column in ("domain", "client", "requests", "retries", "answers"):
-        sources.add_column(column, justify="right" if column in ("requests", "retries") else "left")
+        numeric = column in ("requests", "retries")
+        sources.add_column(
+            column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold"
+        )
     for report in reports:
         for name, use in report.sources.items():
             answers = ", ".join(f"{status}: {n:,}" for status, n in use.by_status.items())

@@ -3,17 +3,19 @@ registered domain, named `<domain>-<schedule>` (`term-raw-daily`, `jokes-every-1
 
 A domain with a flow of its own (term, course, person) deploys that flow; the others deploy the
 generic flow with their name and the schedule's parameters. `dataload serve` serves them from
-this process (`prefect.serve`); `prefect.yaml` declares the same for `prefect deploy --all` and
+this process (a Prefect `Runner`, stopped by Ctrl-C or SIGTERM); `prefect.yaml` declares the same for `prefect deploy --all` and
 a process worker (tests/flows/test_deploy.py keeps the two in step; a plugin package's domains
 are served, and go into that package's own prefect.yaml).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from prefect import Flow, serve
+from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
+from prefect.runner import Runner
 from prefect.schedules import Cron, Interval, Schedule
 
 from dataload.domains import DomainSpec, all_domains
@@ -21,7 +23,14 @@ from dataload.domains import Schedule as DomainSchedule
 from dataload.domains.university import NEW_YORK as TIMEZONE
 from dataload.flows.domain import domain_flow, own_flow
 
-__all__ = ["TIMEZONE", "runner_deployments", "serve_deployments"]
+__all__ = ["SERVED_BY", "TIMEZONE", "runner_deployments", "serve_deployments"]
+
+#: Said on each deployment's page: the UI shows a served deployment "Not Ready" whenever the
+#: process serving it is not running, which is no fault of the deployment.
+SERVED_BY = (
+    "Served by `dataload serve`: while it is not running, the UI shows this deployment "
+    "Not Ready and its scheduled runs wait (Late); start `dataload serve` to run them."
+)
 
 
 def _prefect_schedule(schedule: DomainSchedule) -> Schedule:
@@ -45,7 +54,7 @@ def _deployment(spec: DomainSpec, schedule: DomainSchedule) -> RunnerDeployment:
         parameters=parameters,
         concurrency_limit=1,
         tags=spec.deployment_tags,
-        description=" ".join(filter(None, (spec.description, schedule.description))),
+        description=" ".join(filter(None, (spec.description, schedule.description, SERVED_BY))),
         paused=False,
     )
 
@@ -63,7 +72,37 @@ def runner_deployments() -> list[RunnerDeployment]:
     ]
 
 
-def serve_deployments(deployments: list[RunnerDeployment] | None = None) -> None:
-    """Serve these deployments (default: every domain's) until interrupted (Ctrl-C pauses
-    their schedules)."""
-    serve(*(runner_deployments() if deployments is None else deployments))
+def serve_deployments(deployments: list[RunnerDeployment] | None = None) -> str:
+    """Serve these deployments (default: every domain's) until Ctrl-C or SIGTERM, either of
+    which pauses their schedules; returns which one stopped it."""
+    runner = _Runner(pause_on_shutdown=True)
+    for deployment in runner_deployments() if deployments is None else deployments:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.serve())
+    except KeyboardInterrupt:
+        return "Ctrl-C"
+    return "SIGTERM"
+
+
+class _Runner(Runner):
+    """Prefect's runner, stopped by SIGTERM as by Ctrl-C: its task is cancelled, so that the
+    runner pauses the schedules on its way out. (Prefect's own SIGTERM handler calls the runner's
+    `stop`, which in the event loop's thread only makes a coroutine nobody awaits: "coroutine
+    'Runner.astop' was never awaited", and the process exits at once.)"""
+
+    _main: asyncio.Task[None] | None = None
+    _terminated = False
+
+    async def serve(self) -> None:
+        self._main = asyncio.current_task()
+        try:
+            await self.start()
+        except asyncio.CancelledError:
+            if not self._terminated:
+                raise
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        self._terminated = True
+        if self._main is not None:
+            self._main.get_loop().call_soon_threadsafe(self._main.cancel)

@@ -98,12 +98,14 @@ class LoadReport:
     def headline(self) -> str:
         """One line for a terminal: status, duration, the ledger's counts and, for a run that
         is not complete, what it did and why ("stored 3 new ..., deleted nobody: ...")."""
-        counts = ", ".join(f"{value} {name}" for name, value in self.counts.items())
+        counts = ", ".join(f"{value:,} {name}" for name, value in self.counts.items())
         line = f"{self.flow}: {self.status} in {self.duration_s:.1f} s ({counts})"
         if self.resumed_from is not None:
-            line += f", resuming run {self.resumed_from} ({self.carried} loaded by it)"
+            line += f", resuming run {self.resumed_from} ({self.carried:,} loaded by it)"
         if self.schema_changes:
             line += "; " + "; ".join(self.schema_changes)
+        if self.status == "guarded" and self.outcome:
+            return f"{line}; {self.outcome} (`dataload run {self.domain} --allow-mass-delete`)"
         if not self.succeeded and self.outcome:
             return f"{line}; {self.outcome}"
         return f"{line}; {self.error}" if self.error else line

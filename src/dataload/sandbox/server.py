@@ -8,6 +8,7 @@ with running_sandbox(SandboxConfig(people=500)) as sandbox:
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -110,5 +111,19 @@ def running_sandbox(
 
 
 def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8800) -> None:
-    """Serve in the foreground until interrupted (for `dataload sandbox`)."""
-    _server(create_app(config), host, port).run()
+    """Serve in the foreground until interrupted (for `dataload sandbox`).
+
+    SIGTERM ends the process through the interpreter's exit, as Ctrl-C does, so that what the
+    sandbox made on disk (the taxi files' folder) is removed by its atexit hook: uvicorn
+    re-raises the signal once it has shut down, and the default action of SIGTERM would kill
+    the process before that hook runs.
+    """
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        _server(create_app(config), host, port).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
