@@ -12,9 +12,10 @@ Workloads, each timed from Python dicts to committed rows:
 - per-row design: BEFORE INSERT compares with the latest version, AFTER INSERT upserts the
   current row and derives every service with a recursive PL/pgSQL filter, row by row;
 - ours: Lake.load in batches on a fresh lake: first load, reload unchanged, reload with 10%
-  changed.
-The machine is usually shared: COPY and the lake workloads run --repeat times, interleaved,
-and the best time of each is kept.
+  changed; each with shape tracking (the shape of every run and its drift, lake/shape.py) and,
+  as its own competitor, without it (`Lake(track_shapes=False)`).
+The machine is usually shared: COPY and the lake workloads (with and without shapes) run
+--repeat times, interleaved, and the best time of each is kept.
 """
 
 from __future__ import annotations
@@ -372,12 +373,14 @@ async def lake_workloads(
     docs: list[dict[str, Any]],
     changed_docs: list[dict[str, Any]],
     args: argparse.Namespace,
+    *,
+    track_shapes: bool = True,
 ) -> dict[str, float]:
     """Seconds of each load workload, on a fresh lake cloned from `template`."""
     settings = await databases.create(template)
     pool = await db.create_pool(settings, min_size=2, max_size=max(2, args.concurrency + 1))
     try:
-        lake = Lake(pool)
+        lake = Lake(pool, track_shapes=track_shapes)
         return {
             "first load": await timed(lambda: ours(lake, docs, args.batch, args.concurrency)),
             "reload unchanged": await timed(lambda: ours(lake, docs, args.batch, args.concurrency)),
@@ -421,13 +424,19 @@ async def main(args: argparse.Namespace) -> None:
             # best time kept: the machine is shared, and the best run is the one least disturbed.
             copy_s: list[float] = []
             runs: list[dict[str, float]] = []
-            for _ in range(args.repeat):
+            unshaped: list[dict[str, float]] = []
+            for turn in range(args.repeat):
                 async with pool.acquire() as conn:
                     await conn.execute("TRUNCATE bench_plain")
                 copy_s.append(
                     await timed(lambda: plain_copy(pool, docs, args.batch, args.concurrency))
                 )
-                runs.append(await lake_workloads(databases, template, docs, changed_docs, args))
+                # With and without shape tracking, the first of the pair alternating.
+                for shaped in (turn % 2 == 0, turn % 2 == 1):
+                    times = await lake_workloads(
+                        databases, template, docs, changed_docs, args, track_shapes=shaped
+                    )
+                    (runs if shaped else unshaped).append(times)
         finally:
             await pool.close()
     finally:
@@ -439,6 +448,7 @@ async def main(args: argparse.Namespace) -> None:
     ]
     for workload in runs[0]:
         rows.append((f"ours: {workload}", n, min(r[workload] for r in runs)))
+        rows.append(("  without shape tracking", n, min(r[workload] for r in unshaped)))
     copy_rate = n / min(copy_s)
     per_row_rate = len(small) / per_row_s
     print(
@@ -457,6 +467,12 @@ async def main(args: argparse.Namespace) -> None:
             f"{label:40} {count:8d} {seconds:8.2f} {rate:10.0f} "
             f"{rate / copy_rate:12.2f} {rate / per_row_rate:10.0f}"
         )
+    print()
+    print(f"{'shape tracking costs':40} {'with (s)':>8} {'without':>8} {'slower by':>10}")
+    for workload in runs[0]:
+        with_s = min(r[workload] for r in runs)
+        without_s = min(r[workload] for r in unshaped)
+        print(f"{workload:40} {with_s:8.3f} {without_s:8.3f} {with_s / without_s - 1:10.1%}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The `dataload` command: the front door for users.
 
 One module per command group (`run`, `serve`, `db`, `services`, `server`, `sandbox`, `demo`,
-`domains` and `history`); this module assembles them into one Typer app. Each command is a
+`domains` and `history`, `schema`); this module assembles them into one Typer app. Each command is a
 thin shell over a function in the package; heavy imports happen inside the command so that
 `dataload --help` stays fast. Every failure ends in one line saying what failed and what to
 check, exit status 1, by `errors.py`; a traceback goes to the log file (`--verbose` shows it).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from dataload.cli import db, demo, domains, run, sandbox, serve, server, services
+from dataload.cli import db, demo, domains, run, sandbox, schema, serve, server, services
 from dataload.cli.errors import Options, fail, run_app
 
 __all__ = ["app", "fail", "main"]
@@ -31,6 +31,7 @@ app.command("run")(run.run)
 app.command("domains")(domains.domains)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
+app.command("schema")(schema.schema)
 
 
 def _print_version(asked: bool) -> None:

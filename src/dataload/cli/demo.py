@@ -18,6 +18,12 @@ def demo(
     examples: bool = typer.Option(
         False, "--examples", help="Load the example domains (seeds 001-004) instead."
     ),
+    drift: bool = typer.Option(
+        False,
+        "--drift",
+        help="From day 2 the person source renames personBasic.birthDate and sends the GPA as "
+        "text: the runs report the drift and the services it breaks.",
+    ),
 ) -> None:
     """Run everything on this machine: PostgreSQL, a sandbox university, Prefect, the flows.
 
@@ -39,5 +45,6 @@ def demo(
         database=database,
         port=port,
         examples=examples,
+        drift=drift,
     )
     raise typer.Exit(run_demo(options))

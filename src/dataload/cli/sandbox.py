@@ -31,6 +31,11 @@ def sandbox(
     left_out_rate: float = typer.Option(
         0.0, help="Rate, per request and person, of people left out of a person answer."
     ),
+    drift: list[str] | None = typer.Option(  # noqa: B008 - typer's idiom for a repeatable option
+        None,
+        help="Person documents drift from a day on (repeatable): PATH=NEWNAME@DAY renames "
+        "(/personBasic/birthDate=dateOfBirth@2), PATH:TYPE@DAY retypes (.../currentGpa:string@2).",
+    ),
     vds_page_size: int = typer.Option(200, help="Entries per VDS page."),
     alias_rate: float = typer.Option(0.2, help="Share of PeopleSoft rows with A. fields."),
     cs_env: str = typer.Option("test", help="The csEnv SnapLogic accepts (CS_ENV)."),
@@ -82,6 +87,9 @@ def sandbox(
         )
         for spec in fault or []:
             config.set_endpoint_fault(spec)
+        from dataload.sandbox.drift import Drift
+
+        config.drifts = [Drift.parse(spec) for spec in drift or []]
     except ValueError as exc:
         raise fail(f"sandbox not started: {exc}") from None
     base_url = f"http://{host}:{port}"

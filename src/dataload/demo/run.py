@@ -53,6 +53,7 @@ class DemoOptions:
     database: str = DEMO_DATABASE
     port: int = UI_PORT
     examples: bool = False  # the example domains instead of the university's
+    drift: bool = False  # the person documents drift from day 2 (sandbox/drift.py DEMO_DRIFTS)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,11 @@ def _start_sandbox(options: DemoOptions, first_day: int, display: DemoDisplay, s
 
     with display.step("sandbox university"):
         config = SandboxConfig(seed=options.seed, people=options.people, day=first_day)
+        if options.drift:
+            from dataload.sandbox.drift import DEMO_DRIFTS
+
+            config.drifts = list(DEMO_DRIFTS)
+            display.note("person documents drift: " + "; ".join(d.describe() for d in DEMO_DRIFTS))
         sandbox = stack.enter_context(running_sandbox(config))
         os.environ.update(sandbox.env())
         display.note(f"{options.people:,} people, seed {options.seed}, at {sandbox.base_url}")
@@ -353,6 +359,7 @@ def _print_summary(
     )
     for table in report_tables(reports):
         console.print(table)
+    _print_drift(console, options, reports)
     if day == 1:
         return
     # The sandbox's truth, for the people the flow loads (listed by PeopleSoft, SAP or VDS).
@@ -371,6 +378,21 @@ def _print_summary(
         f"  the lake:    {person.counts['changed']} changed and {person.counts['new']} new "
         f"history rows, {person.counts['deleted']} people marked deleted; reordered lists "
         "made no history"
+    )
+
+
+def _print_drift(console: Console, options: DemoOptions, reports: list[Any]) -> None:
+    """What the runs found of their sources' shapes: drift and the services it breaks."""
+    drifted = [report for report in reports if report.schema_changes]
+    if not drifted:
+        return
+    console.print("[bold]Schema drift[/] (against each domain's last accepted shape)")
+    for report in drifted:
+        for line in report.schema_changes:
+            console.print(f"  {report.domain}: {line}", highlight=False)
+    db_env = f"POSTGRES_DB={options.database}"
+    console.print(
+        f"  the shape   {db_env} uv run dataload schema person [--history | --service bioDemo]"
     )
 
 

@@ -82,6 +82,12 @@ class PreparedBatch:
             self.records[i], self.payloads[i] = record, text.decode()
             self.exact_hashes[i] = uuid.UUID(bytes=hashlib.md5(text).digest())
 
+    def replace(self, position: int, record: dict[str, Any]) -> None:
+        """Store `record` in place of the one offered (a contract dropped values from it)."""
+        text = _payload(record)
+        self.records[position], self.payloads[position] = record, text.decode()
+        self.exact_hashes[position] = uuid.UUID(bytes=hashlib.md5(text).digest())
+
     def refuse(self, position: int, reason: str) -> None:
         """Set aside a record found unstorable after preparation (its content hash could not
         be computed); its key stays offered, like any record rejected for its content."""

@@ -8,7 +8,9 @@ its type, and the rest of the batch goes on. Only a batch whose cast failed is l
 by value, to find its bad rows; every other batch is cast whole, in Arrow.
 
 Columns the table lacks are new columns (`SchemaChanges.added`, their type from Arrow);
-columns of the table the source does not give are filled with nulls (`missing`).
+columns of the table the source does not give are filled with nulls (`missing`). What the
+source gave is the batch's shape (`Conformed.shape`: each column's type as the source sent it
+and how many rows had a value), which the lake compares with the last accepted one (drift).
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ class Conformed:
     rows: pa.Table  # in the table's column order and types, without the omitted columns
     offered: int
     rejections: list[Rejection]
+    #: What the source gave: [{"name": column, "type": its SQL type as sent, "records": rows
+    #: with a value}], for the run's shape (lake.observe_table_shape).
+    shape: list[dict[str, Any]] = field(default_factory=list)
+
+
+def shape_json(rows: int, parts: list[list[dict[str, Any]]]) -> str:
+    """The shape of several conformed parts, as lake.observe_table_shape takes it."""
+    columns: dict[tuple[str, str], int] = {}
+    for part in parts:
+        for column in part:
+            key = (column["name"], column["type"])
+            columns[key] = columns.get(key, 0) + column["records"]
+    listed = [{"name": n, "type": t, "records": c} for (n, t), c in columns.items()]
+    return orjson.dumps({"rows": rows, "columns": listed}).decode()
 
 
 def as_arrow(data: Any) -> pa.Table:
@@ -139,6 +155,14 @@ class Conformer:
             raise ValueError(f"columns {sorted(new.values())} are not columns of the table")
         by_target = {target: source for source, target in mapping.items()}
         n = data.num_rows
+        shape = [
+            {
+                "name": target,
+                "type": _source_type(data.column(source).type),
+                "records": n - data.column(source).null_count,
+            }
+            for source, target in mapping.items()
+        ]
         bad: dict[int, str] = {}
         arrays = []
         for name, kind in self.columns:
@@ -161,7 +185,7 @@ class Conformer:
             keep = pa.array([i not in bad for i in range(n)])
             rejections = [Rejection(reason, _sample(data, i)) for i, reason in sorted(bad.items())]
             rows = rows.filter(keep)
-        return Conformed(rows, n, rejections)
+        return Conformed(rows, n, rejections, shape)
 
     @staticmethod
     def _cast(
@@ -201,6 +225,11 @@ class Conformer:
                 bad.setdefault(i, f"column {name}: {shown} is not a {kind}")
                 fitted.append(None)
         return pa.chunked_array([pa.array(fitted, target)])
+
+
+def _source_type(kind: pa.DataType) -> str:
+    # A column with no value at all has no type to compare.
+    return "null" if pa.types.is_null(kind) else sql_type_of(kind)
 
 
 def _positions(mask: pa.ChunkedArray | pa.Array) -> list[int]:

@@ -53,6 +53,7 @@ from dataload.lake.batch import PreparedBatch, prepare_batch
 from dataload.lake.canonical import NotCanonicalisable, content_hash
 from dataload.lake.content import ContentRules
 from dataload.lake.domains import Domain, UnknownDomain, load_domains
+from dataload.lake.shape import BatchShapes, RunShapes
 
 __all__ = [
     "DEFAULT_MAX_DELETE_SHARE",
@@ -61,6 +62,7 @@ __all__ = [
     "Lake",
     "LakeError",
     "LoadRun",
+    "RejectionLimit",
     "RunSummary",
     "WriterBusy",
 ]
@@ -87,6 +89,10 @@ class LakeError(RuntimeError):
 
 class WriterBusy(LakeError):
     """Another run of the domain is loading: one writer per domain."""
+
+
+class RejectionLimit(LakeError):
+    """The run rejected more than its domain allows: the batch was rolled back."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +165,11 @@ class LoadRun:
         *,
         resumed_from: int | None = None,
         carried: int = 0,
+        track_shapes: bool = True,
     ) -> None:
         """`writer` holds the domain's writer lock; None for a shard that joined the run of
-        another process (`Lake.join_run`): it loads, its parent finishes."""
+        another process (`Lake.join_run`): it loads, its parent finishes. `track_shapes`: keep
+        the shape of what the run loads, and its drift (shape.py); off only to measure it."""
         self._pool = pool
         self.domain = domain
         self.run_id = run_id
@@ -171,6 +179,12 @@ class LoadRun:
         self.resumed_from = resumed_from
         self.carried = carried
         self._rules = ContentRules(domain.never_store)
+        self.track_shapes = track_shapes
+        self.shapes = RunShapes(domain.name, enabled=track_shapes and domain.table is None)
+        #: Above this share of rejected records (contracts' included) a batch is rolled back
+        #: and the run stops; None: no limit.
+        self.max_rejected_share: float | None = None
+        self._offered = self._rejected = 0
         self._in_flight = 0
         # Keys of the batches being written: a batch holding one of them waits, or both would
         # find the key absent (or unchanged) and insert the same version twice.
@@ -221,7 +235,9 @@ class LoadRun:
         """One transaction: detect changes, COPY them into raw, count; (inserted, changed,
         repeated after an earlier batch)."""
         run_id = self.run_id
+        shapes = self.shapes.batch(batch)
         async with self._pool.acquire() as conn, conn.transaction():
+            await self.shapes.prepare(conn)
             candidates = await conn.fetch(
                 "SELECT ord, is_new, again FROM lake.offer($1, $2::jsonb, $3::uuid[])",
                 run_id,
@@ -236,6 +252,8 @@ class LoadRun:
             # Only records whose text differs from their stored version can hold a never-store
             # field (what is stored never does).
             await asyncio.to_thread(batch.strip, new + known, self._rules)
+            if self.shapes.contract is not None:  # judged before they are compared and stored
+                await asyncio.to_thread(shapes.enforce, new + known)
             new = [i for i in new if batch.exact_hashes[i] is not None]
             known = [i for i in known if batch.exact_hashes[i] is not None]
             hashes = await asyncio.to_thread(_content_hashes, batch, known)
@@ -253,7 +271,9 @@ class LoadRun:
                 batch.refuse(i, f"key {batch.keys[i]} offered again in this run with other content")
             changed = [i for i in changed if i not in again]
             repeated = len(again & set(known)) - len(conflicts)
-            await self._copy(conn, batch, sorted(new + changed), hashes)
+            await self._copy(conn, batch, sorted(new + changed), hashes, shapes)
+            kept = await shapes.keep(conn, new + changed, hashes)
+            self._check_rejected(batch)
             inserted = sum(1 for i in new if hashes[i] is not None)
             rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
             await conn.execute(
@@ -267,7 +287,21 @@ class LoadRun:
                 len(batch.rejections),
                 orjson.dumps(rejects).decode(),
             )
+        shapes.committed(kept)
+        self._offered += batch.offered
+        self._rejected += len(batch.rejections)
         return inserted, len(changed), repeated
+
+    def _check_rejected(self, batch: PreparedBatch) -> None:
+        limit = self.max_rejected_share
+        offered = self._offered + batch.offered
+        rejected = self._rejected + len(batch.rejections)
+        if limit is not None and offered and rejected / offered > limit:
+            raise RejectionLimit(
+                f"{self.domain.name} run {self.run_id}: {rejected:,} of {offered:,} records were "
+                f"rejected ({rejected / offered:.1%}, above the domain's limit of {limit:.0%}); "
+                f"this batch was rolled back ({', '.join(sorted({r.reason for r in batch.rejections})[:3])})"
+            )
 
     async def _copy(
         self,
@@ -275,15 +309,18 @@ class LoadRun:
         batch: PreparedBatch,
         positions: list[int],
         hashes: dict[int, uuid.UUID | None],
+        shapes: BatchShapes,
     ) -> None:
-        """COPY these records into raw, in chunks: the content hashes of the next chunk are
-        computed (Python) while the server propagates the current one (PostgreSQL). A record
-        whose hash cannot be computed is refused (`batch.refuse`), not copied."""
+        """COPY these records into raw, in chunks: the content hashes and shapes of the next
+        chunk are computed (Python) while the server propagates the current one (PostgreSQL).
+        A record whose hash cannot be computed is refused (`batch.refuse`), not copied."""
         domain = self.domain
         chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
 
         def hashed(chunk: list[int]) -> dict[int, uuid.UUID | None]:
-            return _content_hashes(batch, [i for i in chunk if i not in hashes])
+            found = _content_hashes(batch, [i for i in chunk if i not in hashes])
+            shapes.observe(i for i in chunk if (found.get(i) or hashes.get(i)) is not None)
+            return found
 
         upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[0])) if chunks else None
         try:
@@ -478,6 +515,7 @@ class LoadRun:
                     None if allow_mass_delete else max_delete_share,
                     incomplete,
                 )
+                await self._observe_shape()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
                 f"finishing {self.domain.name} run {self.run_id} failed and was rolled back, "
@@ -499,6 +537,7 @@ class LoadRun:
                 await self._writer.execute(
                     "SELECT lake.finish_incremental($1, $2)", self.run_id, cursor
                 )
+                await self._observe_shape()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(
                 f"finishing {self.domain.name} run {self.run_id} failed and was rolled back: {exc}"
@@ -519,6 +558,15 @@ class LoadRun:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise LakeError(f"marking {self.domain.name} run {self.run_id} failed: {exc}") from exc
         return await run_summary(self._pool, self.run_id)
+
+    async def _observe_shape(self) -> None:
+        """The shape of what the run loaded, and its drift (R__shapes.sql), kept with the run
+        as it finishes, in the same transaction."""
+        if self.track_shapes:
+            assert self._writer is not None
+            await self._writer.execute(
+                "SELECT lake.observe_shape($1, $2)", self.run_id, self.shapes.notes()
+            )
 
     async def _check_writer(self) -> None:
         if self.joined:
@@ -606,11 +654,13 @@ class Lake:
         pool: asyncpg.Pool,
         *,
         connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+        track_shapes: bool = True,
     ) -> None:
         """`connect` opens a session of a run's own for its writer lock (by default, with the
         pool's connection parameters): outside the pool, so that closing the pool never waits
-        for a run somebody forgot to end."""
+        for a run somebody forgot to end. `track_shapes`: see LoadRun."""
         self._pool = pool
+        self._track_shapes = track_shapes
         self._connect = connect or _connector_of(pool)
         self._domains: dict[str, Domain] | None = None
 
@@ -679,6 +729,7 @@ class Lake:
             writer,
             resumed_from=run["resumed_from"],
             carried=run["carried"],
+            track_shapes=self._track_shapes,
         )
 
     async def join_run(self, domain: str, run_id: int) -> LoadRun:
@@ -693,7 +744,7 @@ class Lake:
         if status != "running":
             found = f"is {status}" if status else "does not exist"
             raise LakeError(f"{domain} run {run_id} {found}: there is nothing to join")
-        return LoadRun(self._pool, spec, run_id, None)
+        return LoadRun(self._pool, spec, run_id, None, track_shapes=self._track_shapes)
 
     async def active_term_codes(self) -> list[str]:
         async with self._pool.acquire() as conn:

@@ -30,7 +30,7 @@ import orjson
 import pyarrow as pa
 
 from dataload.lake.batch import Rejection
-from dataload.lake.conform import Conformed, Conformer, SchemaChanges, as_arrow
+from dataload.lake.conform import Conformed, Conformer, SchemaChanges, as_arrow, shape_json
 from dataload.lake.domains import TableLayout, load_domains
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ class TableLoad:
             version, leaf_schema, leaf_table = cur.fetchone()
             offered = 0
             rejections: list[Rejection] = []
+            shapes: list[list[dict[str, Any]]] = []
 
             def conformed() -> Any:
                 nonlocal offered
@@ -158,6 +159,7 @@ class TableLoad:
                     part = self.conformer.conform(table)
                     offered += part.offered
                     rejections.extend(part.rejections)
+                    shapes.append(part.shape)
                     yield from part.rows.to_batches()
                     table = more()
 
@@ -169,6 +171,7 @@ class TableLoad:
                 "SELECT lake.table_end_version($1, $2, $3, $4, $5::jsonb)",
                 (run_id, version, stored, len(rejections), _rejects_json(rejections)),
             )
+            self._observe_shape(cur, offered, shapes)
             conn.commit()
         self.result.offered += offered
         self.result.inserted += stored
@@ -224,6 +227,7 @@ class TableLoad:
                         _rejects_json(part.rejections),
                     ),
                 )
+                self._observe_shape(cur, part.offered, [part.shape])
                 conn.commit()
             except BaseException:
                 conn.rollback()
@@ -282,6 +286,14 @@ class TableLoad:
                     described,
                 )
         return described
+
+    def _observe_shape(self, cur: Any, rows: int, shapes: list[list[dict[str, Any]]]) -> None:
+        """What the source gave, for the run's shape and drift (in the load's transaction)."""
+        if self.run.track_shapes and rows:
+            cur.execute(
+                "SELECT lake.observe_table_shape($1, $2::jsonb)",
+                (self.run.run_id, shape_json(rows, shapes)),
+            )
 
     def _check_rejections(self, rejected: int, offered: int) -> None:
         limit = self._max_rejected_share

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Literal, TypeVar
 
+from dataload.sandbox.drift import Drift
 from dataload.sandbox.examples.config import ExamplesConfig
 
 __all__ = [
@@ -169,6 +170,8 @@ class SandboxConfig:
     vds_page_size: int = 200
     vds_base_dn: str = "ou=people,dc=bu,dc=edu"
     rates: DayRates = field(default_factory=DayRates)
+    # Person documents renamed or retyped from a day on (sandbox/drift.py).
+    drifts: list[Drift] = field(default_factory=list)
     examples: ExamplesConfig = field(default_factory=ExamplesConfig)
 
     def faults_for(self, endpoint: str) -> Faults:

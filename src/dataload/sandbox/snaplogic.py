@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dataload.sandbox.config import SandboxConfig
+from dataload.sandbox.drift import apply_drifts
 from dataload.sandbox.gate import Gate, Stats
 from dataload.sandbox.persons import ALL_OBJECTS
 from dataload.sandbox.rng import Tag, unit
@@ -158,7 +159,10 @@ async def _persons(config: SandboxConfig, builders: _Builders, request: Request)
             i = population.index_of(str(buid))
             if i is None or not population.present(i, day) or buid in left_out:
                 continue
-            document = orjson.dumps(persons.document(i, day, objects))
+            found = persons.document(i, day, objects)
+            if config.drifts:
+                apply_drifts(found, config.drifts, day)
+            document = orjson.dumps(found)
             if buid in config.unreadable_people:
                 document = document[:-1] + b',"gpaEstimate":NaN}'
             parts.append(document)
