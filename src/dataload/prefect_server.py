@@ -274,14 +274,22 @@ def _group_alive(pid: int) -> bool:
 def _is_prefect_server(pid: int) -> bool:
     """Whether `pid` is still a Prefect server (not a recycled pid of another program)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        # Popen returns while the child may still be inside execve, when its command line
+        # reads empty for a moment (a server just launched looked dead): read it again.
+        for _ in range(40):
+            if raw:
+                break
+            time.sleep(0.05)
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         try:
             os.kill(pid, 0)
         except OSError:
             return False
-        return True  # no /proc (macOS): the pid exists, trust the record
-    return b"prefect" in b" ".join(cmdline) and b"server" in cmdline
+        return not Path("/proc").is_dir()  # no /proc (macOS): the pid exists, trust the record
+    cmdline = raw.split(b"\0")
+    return b"prefect" in raw and b"server" in cmdline
 
 
 @dataclass(frozen=True)
