@@ -10,6 +10,9 @@ DATALOAD_ALERTS lists the destinations (`dataload.destinations`: checked before 
 - `prefect:<block-type>/<name>`: a Prefect notification block saved on the server
   (`prefect:slack-webhook/ops`), so that a destination's secrets stay in Prefect.
 
+A run that went well but found its source's shape drifted (a path vanished or changed type,
+the services it breaks: lake/shape.py) alerts too, as a warning.
+
 The message is the run's one-line outcome and its page in the Prefect UI (at DATALOAD_UI_URL
 when set); its type is `failure` for a failed run and `warning` for a partial or guarded one.
 Sending never turns a run into a failure, but a destination that did not take the alert is
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -49,12 +52,20 @@ class Alert:
     severity: str = "failure"
 
 
-def alert_for(domain: str, status: str, outcome: str, page: str | None) -> Alert | None:
+def alert_for(
+    domain: str, status: str, outcome: str, page: str | None, *, drift: Sequence[str] = ()
+) -> Alert | None:
     """The alert a run's outcome calls for (None when it went well): `outcome` is the run's
-    one-line headline, `page` its address in the Prefect UI."""
-    if status not in ALERT_STATUSES:
-        return None
+    one-line headline, `page` its address in the Prefect UI. A run that went well but found its
+    source's shape drifted (`drift`: the run's schema changes, the services they break) is a
+    warning: the services that read a vanished or retyped path hear of it before their users."""
     body = f"{outcome}\n{page}" if page else outcome
+    if status not in ALERT_STATUSES:
+        if not drift:
+            return None
+        return Alert(
+            title=f"dataload {domain} run {status}: schema drift", body=body, severity="warning"
+        )
     return Alert(title=f"dataload {domain} run {status}", body=body, severity=SEVERITY[status])
 
 

@@ -222,7 +222,11 @@ class LoadSession:
         )
         # Alerted first, so that the summary says which destination did not take it.
         self.report.alerts_unsent = await _alert(
-            self.settings, self.domain, self.report.status, self.report.headline()
+            self.settings,
+            self.domain,
+            self.report.status,
+            self.report.headline(),
+            drift=self.report.schema_changes,
         )
         await acreate_table_artifact(
             table=self.report.table(),
@@ -233,10 +237,13 @@ class LoadSession:
         get_run_logger().info("%s", self.report.headline())
 
 
-async def _alert(settings: Settings, domain: str, status: str, outcome: str) -> list[str]:
-    """Announce a failed, partial or guarded run where DATALOAD_ALERTS says; returns why each
-    destination that did not take the alert did not."""
-    alert = alert_for(domain, status, outcome, flow_run_page(flow_run.get_id(), settings.ui_url))
+async def _alert(
+    settings: Settings, domain: str, status: str, outcome: str, *, drift: Sequence[str] = ()
+) -> list[str]:
+    """Announce a failed, partial or guarded run, or one whose source's shape drifted, where
+    DATALOAD_ALERTS says; returns why each destination that did not take the alert did not."""
+    page = flow_run_page(flow_run.get_id(), settings.ui_url)
+    alert = alert_for(domain, status, outcome, page, drift=drift)
     setting = settings.alerts.get_secret_value()
     if not (alert and setting and not setting.startswith(SECRET_BLOCK_PREFIX)):
         return []
