@@ -80,20 +80,41 @@ def _segment(key: str) -> str:
     return key
 
 
-def _entries(record: dict[str, Any]) -> set[str]:
+#: Memos bounded so that a source with ever new keys cannot grow them without end.
+_MEMO_LIMIT = 20_000
+# (path, keys, value types) of an object -> its own entries and its nested members: objects of
+# one structure (the classes of every semester, every person's name) are described once.
+_objects: dict[tuple[Any, ...], tuple[list[str], list[tuple[str, str]]]] = {}
+
+
+def _entries(record: dict[str, Any]) -> frozenset[str]:
     """The record's "path<TAB>type" entries, walked without recursion."""
     entries: set[str] = set()
-    add = entries.add
+    update, add = entries.update, entries.add
     stack: list[tuple[str, Any]] = [("", record)]
     pop, push = stack.pop, stack.append
+    memo = _objects
     while stack:
         path, node = pop()
         if type(node) is dict:
-            for key, value in node.items():
-                here = f"{path}/{_segment(key)}"
-                kind = _type(value)
-                add(f"{here}\t{kind}")
-                if kind in _NESTED and value:
+            signature = (path, tuple(node), tuple(map(type, node.values())))
+            known = memo.get(signature)
+            if known is None:
+                own: list[str] = []
+                nested: list[tuple[str, str]] = []
+                for key, value in node.items():
+                    here = f"{path}/{_segment(key)}"
+                    kind = _type(value)
+                    own.append(f"{here}\t{kind}")
+                    if kind in _NESTED:
+                        nested.append((here, key))
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                known = memo[signature] = (own, nested)
+            update(known[0])
+            for here, key in known[1]:
+                value = node[key]
+                if value:
                     push((here, value))
         else:
             here = path + "[]"
@@ -102,25 +123,41 @@ def _entries(record: dict[str, Any]) -> set[str]:
                 add(f"{here}\t{kind}")
                 if kind in _NESTED and value:
                     push((here, value))
-    return entries
+    return frozenset(entries)
 
 
 @dataclass(frozen=True)
 class Shape:
     id: uuid.UUID
-    paths: tuple[str, ...]
-    types: tuple[str, ...]
+    entries_text: tuple[str, ...]  # sorted "path<TAB>type"
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(e.split("\t")[0] for e in self.entries_text)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(e.split("\t")[1] for e in self.entries_text)
 
     def entries(self) -> Iterable[tuple[str, str]]:
         return zip(self.paths, self.types, strict=True)
 
 
+# entries -> Shape: records of one shape are sorted and hashed once.
+_shapes: dict[frozenset[str], Shape] = {}
+
+
 def record_shape(record: dict[str, Any]) -> Shape:
     """The shape of one record (see the module docstring)."""
-    entries = sorted(_entries(record))
-    shape_id = uuid.UUID(bytes=hashlib.md5("\n".join(entries).encode()).digest())
-    split = [entry.split("\t") for entry in entries]
-    return Shape(shape_id, tuple(p for p, _ in split), tuple(t for _, t in split))
+    entries = _entries(record)
+    shape = _shapes.get(entries)
+    if shape is None:
+        ordered = tuple(sorted(entries))
+        shape_id = uuid.UUID(bytes=hashlib.md5("\n".join(ordered).encode()).digest())
+        if len(_shapes) >= _MEMO_LIMIT:
+            _shapes.clear()
+        shape = _shapes[entries] = Shape(shape_id, ordered)
+    return shape
 
 
 def service_path(path: str) -> str:
