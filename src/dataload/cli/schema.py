@@ -124,8 +124,15 @@ def render_tree(domain, shape, contract, *, service=None, service_paths=None) ->
     from dataload.lake.shape_report import within
 
     entries = shape.entries
-    if service_paths is not None:
-        entries = [e for e in entries if any(within(e.path, p) for p in service_paths)]
+    if service_paths is not None:  # the service's paths, and the objects on the way to them
+        entries = [
+            e
+            for e in entries
+            if any(
+                within(e.path, p) or p.startswith(e.path.replace("[]", "") + "/")
+                for p in service_paths
+            )
+        ]
     by_path: dict[str, list] = {}
     for entry in entries:
         by_path.setdefault(entry.path, []).append(entry)
@@ -143,7 +150,7 @@ def render_tree(domain, shape, contract, *, service=None, service_paths=None) ->
         f"{len({e.path for e in shape.entries})} paths"
     )
     if service:
-        head = f"{service} receives from {head}; {len(by_path)} of them"
+        head = f"{service} receives from {head}; these (with the objects on the way):"
     lines = [head]
     width = min(
         52, max((2 * (len(_tokens(p)) - 1) + len(_tokens(p)[-1]) for p in by_path), default=10)
