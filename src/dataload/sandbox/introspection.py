@@ -125,7 +125,8 @@ def _public(config: SandboxConfig) -> dict[str, object]:
     data = asdict(config)
     del data["credentials"]
     data["start_date"] = config.start_date.isoformat()
-    return data
+    # Sets (the people whose documents are unreadable) as sorted lists: JSON has no sets.
+    return {k: sorted(v) if isinstance(v, set | frozenset) else v for k, v in data.items()}
 
 
 def _apply(config: SandboxConfig, changes: object) -> None:
