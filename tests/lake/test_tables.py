@@ -236,7 +236,7 @@ async def test_a_version_whose_run_died_before_finishing_never_becomes_current(
     await load.load_facts("2024-01", content_hash(other), _batches(other))
     # The process dies between its load and its finish: its session, and the writer lock, end.
     writer = await conn.fetchval("SELECT writer_pid FROM lake.runs WHERE run_id = $1", run.run_id)
-    await conn.execute("SELECT pg_terminate_backend($1)", writer)
+    await conn.execute("SELECT pg_terminate_backend($1, 30000)", writer)  # waits for it to end
 
     orphans = "SELECT count(*) FROM lake.table_versions WHERE current_from IS NULL"
     assert await conn.fetchval(orphans) == 1
