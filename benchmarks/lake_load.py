@@ -15,7 +15,8 @@ Workloads, each timed from Python dicts to committed rows:
   changed; each with shape tracking (the shape of every run and its drift, lake/shape.py) and,
   as its own competitor, without it (`Lake(track_shapes=False)`).
 The machine is usually shared: COPY and the lake workloads (with and without shapes) run
---repeat times, interleaved, and the best time of each is kept.
+--repeat times, interleaved, and the best time of each is kept; shape tracking's cost is also
+given as the median (and range) of each turn's with/without ratio.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import copy
 import random
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -468,11 +470,20 @@ async def main(args: argparse.Namespace) -> None:
             f"{rate / copy_rate:12.2f} {rate / per_row_rate:10.0f}"
         )
     print()
-    print(f"{'shape tracking costs':40} {'with (s)':>8} {'without':>8} {'slower by':>10}")
+    # Best of each, and each turn's pair (run back to back) compared: the median and range of
+    # those ratios say how much of the difference is the machine's noise.
+    print(
+        f"{'shape tracking costs':28} {'with (s)':>8} {'without':>8} {'slower by':>10}"
+        f" {'pairs: median':>14} {'(min to max)':>17}"
+    )
     for workload in runs[0]:
         with_s = min(r[workload] for r in runs)
         without_s = min(r[workload] for r in unshaped)
-        print(f"{workload:40} {with_s:8.3f} {without_s:8.3f} {with_s / without_s - 1:10.1%}")
+        pairs = sorted(r[workload] / u[workload] - 1 for r, u in zip(runs, unshaped, strict=True))
+        print(
+            f"{workload:28} {with_s:8.3f} {without_s:8.3f} {with_s / without_s - 1:10.1%}"
+            f" {statistics.median(pairs):14.1%} {f'({pairs[0]:.1%} to {pairs[-1]:.1%})':>17}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ import orjson
 import pytest
 
 from dataload.lake import Lake, RunSummary
+from dataload.lake.canonical import NotCanonicalisable, content_hash
 from dataload.lake.load import RejectionLimit
-from dataload.lake.shape import ContractBroken, record_shape
+from dataload.lake.shape import ContractBroken, hashed_shape, record_shape
 
 from .people import person, shuffled
+from .test_canonical import AWKWARD
 
 PEOPLE = 30
 
@@ -59,6 +61,20 @@ async def test_python_and_sql_give_a_document_the_same_shape(conn: asyncpg.Conne
     )
 
 
+def test_one_walk_gives_the_content_hash_and_the_shape_each_gives_alone() -> None:
+    odd = {"a/b": {"~c": [[1, "x"], (2.5, None), [], {}], "d": None}, "e": [{"f": 1.0}, {}]}
+    wide = {"ids": {f"U{n}": {"gpa": n / 7, "terms": [n, "x"]} for n in range(150)}}
+    docs = [*(v for v in AWKWARD if isinstance(v, dict)), odd, wide, person(2, student=False)]
+    docs += [shuffled(person(n)) for n in range(5)]
+    for doc in docs * 2:  # the second time from the memos
+        assert hashed_shape(doc) == (content_hash(doc), record_shape(doc))
+    # A structure met before with other values is the same structure; other types are not.
+    assert hashed_shape({"x": [1, "a"]})[1] == hashed_shape({"x": ["b", 2]})[1]
+    assert hashed_shape({"x": [1, "a"]})[1] != hashed_shape({"x": [1, True]})[1]
+    with pytest.raises(NotCanonicalisable, match="JSON cannot carry"):
+        hashed_shape({"a": [1, {"b": float("nan")}]})
+
+
 async def test_a_run_keeps_its_shape_and_an_unchanged_reload_walks_nothing(
     lake: Lake, conn: asyncpg.Connection
 ) -> None:
@@ -75,6 +91,30 @@ async def test_a_run_keeps_its_shape_and_an_unchanged_reload_walks_nothing(
     assert [(r["type"], r["records"]) for r in paths] == [("string", PEOPLE)] * 2
     accepted = await conn.fetch("SELECT accepted, records FROM lake.run_shapes ORDER BY run_id")
     assert [tuple(r) for r in accepted] == [(True, PEOPLE), (True, PEOPLE)]
+    # The reload found the contents the first run tallied (the same sum of content hashes).
+    sums = await conn.fetch("SELECT live_hash FROM lake.run_shapes ORDER BY run_id")
+    assert sums[0]["live_hash"] is not None and sums[0] == sums[1]
+
+
+async def test_a_run_that_stores_nothing_counts_again_when_the_live_contents_changed(
+    lake: Lake, conn: asyncpg.Connection
+) -> None:
+    await load(lake, [person(n) for n in range(3)])
+    # Written from psql: as many live records as before, one of other content.
+    odd = person(1)
+    odd["personBasic"]["birthDate"] = 20010203
+    await conn.execute(
+        "INSERT INTO person_raw.person_data (bu_uid, person_data) VALUES ($1, $2::jsonb)",
+        odd["personid"],
+        orjson.dumps(odd).decode(),
+    )
+    summary = await load(lake, [person(0), person(2)], complete=False)
+
+    assert (summary.inserted, summary.changed) == (0, 0)
+    assert any(
+        line.startswith("/personBasic/birthDate changed type: number in 1 of 3 records")
+        for line in summary.schema_changes
+    )
 
 
 async def test_a_renamed_field_and_a_changed_type_are_drift_naming_the_services_they_break(

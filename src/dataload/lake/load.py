@@ -50,7 +50,7 @@ import asyncpg
 import orjson
 
 from dataload.lake.batch import PreparedBatch, prepare_batch
-from dataload.lake.canonical import NotCanonicalisable, content_hash
+from dataload.lake.canonical import NotCanonicalisable
 from dataload.lake.content import ContentRules
 from dataload.lake.domains import Domain, UnknownDomain, load_domains
 from dataload.lake.shape import BatchShapes, RunShapes
@@ -141,12 +141,15 @@ class RunSummary:
     schema_changes: list[str] = field(default_factory=list)
 
 
-def _content_hashes(batch: PreparedBatch, positions: list[int]) -> dict[int, uuid.UUID | None]:
-    """The content hash of each record; None for one refused (NaN, infinity: see canonical)."""
+def _content_hashes(
+    batch: PreparedBatch, positions: list[int], shapes: BatchShapes
+) -> dict[int, uuid.UUID | None]:
+    """The content hash of each record (and its shape, from the same walk, when shapes are
+    tracked); None for one refused (NaN, infinity: see canonical)."""
     hashes: dict[int, uuid.UUID | None] = {}
     for i in positions:
         try:
-            hashes[i] = content_hash(batch.records[i])
+            hashes[i] = shapes.content_hash(i)
         except NotCanonicalisable as exc:
             batch.refuse(i, f"content refused: {exc}")
             hashes[i] = None
@@ -256,7 +259,7 @@ class LoadRun:
                 await asyncio.to_thread(shapes.enforce, new + known)
             new = [i for i in new if batch.exact_hashes[i] is not None]
             known = [i for i in known if batch.exact_hashes[i] is not None]
-            hashes = await asyncio.to_thread(_content_hashes, batch, known)
+            hashes = await asyncio.to_thread(_content_hashes, batch, known, shapes)
             known = [i for i in known if hashes[i] is not None]
             changed: list[int] = []
             if known:
@@ -311,16 +314,15 @@ class LoadRun:
         hashes: dict[int, uuid.UUID | None],
         shapes: BatchShapes,
     ) -> None:
-        """COPY these records into raw, in chunks: the content hashes and shapes of the next
-        chunk are computed (Python) while the server propagates the current one (PostgreSQL).
-        A record whose hash cannot be computed is refused (`batch.refuse`), not copied."""
+        """COPY these records into raw, in chunks: the content hashes and shapes (one walk,
+        shape.hashed_shape) of the next chunk are computed (Python) while the server propagates
+        the current one (PostgreSQL); a changed record was hashed and shaped before, to compare
+        it. A record whose hash cannot be computed is refused (`batch.refuse`), not copied."""
         domain = self.domain
         chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
 
         def hashed(chunk: list[int]) -> dict[int, uuid.UUID | None]:
-            found = _content_hashes(batch, [i for i in chunk if i not in hashes])
-            shapes.observe(i for i in chunk if (found.get(i) or hashes.get(i)) is not None)
-            return found
+            return _content_hashes(batch, [i for i in chunk if i not in hashes], shapes)
 
         upcoming = asyncio.ensure_future(asyncio.to_thread(hashed, chunks[0])) if chunks else None
         try:

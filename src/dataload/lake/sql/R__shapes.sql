@@ -2,12 +2,14 @@
 -- re-applied whenever this file changes. To change a function, edit its body here; tables,
 -- columns and data go in a new versioned migration (V####__what.sql).
 --
--- Shapes, drift and contracts (V0019). The loader computes the shape of each record it stores
--- (lake/shape.py) and keeps it by content hash (lake.keep_shapes); when a run finishes,
+-- Shapes, drift and contracts (V0019, V0020). The loader computes the shape of each record it
+-- stores (lake/shape.py) and keeps it by content hash (lake.keep_shapes); when a run finishes,
 -- lake.observe_shape tallies the shapes of the domain's live records (a record unchanged since
--- an earlier run keeps the shape it had: nothing is walked again), compares the tally with the
--- last accepted one and words the drift, naming the services it breaks, in the run's schema
--- changes (lake.run_details), where the summary, the artifact and the alerts read them.
+-- an earlier run keeps the shape it had: nothing is walked again; when the live records hold
+-- what the latest tallied run found, by the sum of their content hashes, its tally is copied),
+-- compares the tally with the last accepted one and words the drift, naming the services it
+-- breaks, in the run's schema changes (lake.run_details), where the summary, the artifact and
+-- the alerts read them.
 -- A tabular domain's shape is what its source gave (lake.observe_table_shape, from conform.py).
 -- The functions the loader calls run with the owner's rights (SECURITY DEFINER, search_path
 -- pinned), as those of R__runs.sql do.
@@ -79,7 +81,8 @@ BEGIN
 END
 $$;
 
--- Tally the shapes of a document domain's live records into the run's shape; returns how many
+-- Tally the shapes of a document domain's live records into the run's shape, with the sum of
+-- their content hashes (lake.run_shapes.live_hash, read in the same snapshot); returns how many
 -- live records have no shape yet.
 CREATE OR REPLACE FUNCTION lake.tally_shape(run bigint, xform text) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -88,7 +91,8 @@ DECLARE
 BEGIN
     EXECUTE format($sql$
         WITH per_shape AS MATERIALIZED (
-            SELECT cs.shape, count(*) AS n
+            SELECT cs.shape, count(*) AS n,
+                   sum(uuid_hash_extended(x.content_hash, 0)) AS live_hash
             FROM %s AS x LEFT JOIN lake.content_shapes AS cs ON cs.content_hash = x.content_hash
             WHERE x.deleted_at IS NULL
             GROUP BY cs.shape),
@@ -98,7 +102,8 @@ BEGIN
             FROM per_shape AS p JOIN lake.shapes AS s ON s.shape = p.shape,
                  unnest(s.paths, s.types) AS e(path, type)
             GROUP BY e.path, e.type)
-        UPDATE lake.run_shapes SET records = (SELECT coalesce(sum(n), 0) FROM per_shape)
+        UPDATE lake.run_shapes SET records = (SELECT coalesce(sum(n), 0) FROM per_shape),
+                                   live_hash = (SELECT coalesce(sum(live_hash), 0) FROM per_shape)
         WHERE run_id = $1
         RETURNING (SELECT coalesce(sum(n), 0) FROM per_shape WHERE shape IS NULL)
         $sql$, xform)
@@ -317,6 +322,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs;
     xform text;
+    live bigint;
+    live_sum numeric;
+    earlier lake.run_shapes;
     lines text[] := coalesce(notes, '{}');
 BEGIN
     SELECT * INTO r FROM lake.runs WHERE run_id = run;
@@ -328,7 +336,21 @@ BEGIN
         INSERT INTO lake.run_shapes (run_id, domain) VALUES (run, r.domain)
         ON CONFLICT (run_id) DO NOTHING;
         DELETE FROM lake.run_shape_paths WHERE run_id = run;
-        IF lake.tally_shape(run, xform) > 0 THEN
+        -- The live records' contents as the domain's latest tallied run found them (an
+        -- unchanged reload, a run that stored nothing): its tally is this one's. A sum of the
+        -- content hashes reads the live records without joining their shapes.
+        EXECUTE format('SELECT count(*), coalesce(sum(uuid_hash_extended(content_hash, 0)), 0)'
+                       ' FROM %s WHERE deleted_at IS NULL', xform)
+        INTO live, live_sum;
+        SELECT * INTO earlier FROM lake.run_shapes AS s
+        WHERE s.domain = r.domain AND s.run_id < run AND s.live_hash IS NOT NULL
+        ORDER BY s.run_id DESC LIMIT 1;
+        IF earlier.live_hash = live_sum AND earlier.records = live THEN
+            INSERT INTO lake.run_shape_paths (run_id, path, type, records)
+            SELECT run, p.path, p.type, p.records
+            FROM lake.run_shape_paths AS p WHERE p.run_id = earlier.run_id;
+            UPDATE lake.run_shapes SET records = live, live_hash = live_sum WHERE run_id = run;
+        ELSIF lake.tally_shape(run, xform) > 0 THEN
             PERFORM lake.backfill_shapes(r.domain, xform);
             DELETE FROM lake.run_shape_paths WHERE run_id = run;
             PERFORM lake.tally_shape(run, xform);
