@@ -21,6 +21,31 @@ from dataload.lake import db
 from dataload.lake.server import EmbeddedPostgres
 from dataload.settings import Settings
 
+# Roles are the server's, not a database's: this session's owner and loader have names of their
+# own (other test sessions may share the server), set in the environment so that every
+# Settings() and subprocess uses them, and are dropped at the end.
+_ROLE_SUFFIX = uuid.uuid4().hex[:8]
+os.environ["DATALOAD_OWNER_ROLE"] = f"dataload_owner_test_{_ROLE_SUFFIX}"
+os.environ["DATALOAD_LOADER_ROLE"] = f"dataload_loader_test_{_ROLE_SUFFIX}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _drop_test_roles() -> AsyncIterator[None]:
+    """Drop this session's roles once every test database is gone."""
+    yield
+    if not os.environ.get("POSTGRES_HOST"):
+        return  # each embedded test server, and its roles, went with its folder
+    conn = await db.connect(Settings(_env_file=None), database="postgres")
+    try:
+        for variable in ("DATALOAD_LOADER_ROLE", "DATALOAD_OWNER_ROLE"):
+            role = os.environ[variable]
+            try:
+                await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+            except asyncpg.PostgresError as exc:  # a database left behind still uses it
+                print(f"could not drop the test role {role}: {exc}")
+    finally:
+        await conn.close()
+
 
 @pytest.fixture(scope="session")
 def server_settings() -> Iterator[Settings]:

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     postgres_db: str = Field("dataload", alias="POSTGRES_DB")
     postgres_user: str = Field("postgres", alias="POSTGRES_USER")
     postgres_pass: SecretStr = Field(SecretStr(""), alias="POSTGRES_PASS")
+    # The lake's roles (`dataload db init` creates them): the owner migrates, the loader loads.
+    owner_role: str = Field("dataload_owner", alias="DATALOAD_OWNER_ROLE", min_length=1)
+    loader_role: str = Field("dataload_loader", alias="DATALOAD_LOADER_ROLE", min_length=1)
+    # The embedded server without fsync, full_page_writes and synchronous_commit: faster, and an
+    # operating-system crash can corrupt the whole cluster. Off by default.
+    embedded_unsafe_fast: bool = Field(False, alias="DATALOAD_EMBEDDED_UNSAFE_FAST")
 
     # Campus Solutions environment, passed to SnapLogic and used to derive PEOPLE_SOFT_URL.
     cs_env: str = Field("test", alias="CS_ENV")

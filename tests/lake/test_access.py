@@ -64,6 +64,8 @@ async def drop_role(settings: Settings, name: str) -> None:
 @asynccontextmanager
 async def connected_as(settings: Settings, role: str, password: str | None = None):
     params = db.connect_params(settings)
+    if password is None and role == params.user:
+        password = params.password
     conn = await asyncpg.connect(
         host=params.host, port=params.port, user=role, password=password, database=params.database
     )
@@ -404,6 +406,7 @@ async def test_on_the_embedded_server_a_created_consumer_logs_in_with_its_passwo
             POSTGRES_HOST="127.0.0.1",
             POSTGRES_PORT=status.port,
             POSTGRES_USER="postgres",
+            POSTGRES_PASS=server.password(),
             POSTGRES_DB="lake",
         )
         await db.ensure_database(settings)
@@ -420,7 +423,7 @@ async def test_on_the_embedded_server_a_created_consumer_logs_in_with_its_passwo
             "POSTGRES_HOST": "127.0.0.1",
             "POSTGRES_PORT": str(status.port),
             "POSTGRES_USER": "postgres",
-            "POSTGRES_PASS": "",
+            "POSTGRES_PASS": server.password(),
             "POSTGRES_DB": "lake",
             "CONSUMER_PASSWORD": password,
         }.items():
@@ -433,12 +436,10 @@ async def test_on_the_embedded_server_a_created_consumer_logs_in_with_its_passwo
              "--create", "--password-from-env", "CONSUMER_PASSWORD"],
         )  # fmt: skip
         get_settings.cache_clear()
-        (server.data_dir / "pg_hba.conf").write_text(
-            "host all advising 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
-        )
-        async with connected_as(settings, "postgres") as admin:
-            await admin.execute("SELECT pg_reload_conf()")
 
+        # The server checks every password (it used to trust every local connection).
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(f"postgresql://postgres:wrong@127.0.0.1:{status.port}/lake")
         with pytest.raises(asyncpg.InvalidPasswordError):
             await asyncpg.connect(f"postgresql://advising:wrong@127.0.0.1:{status.port}/lake")
         async with connected_as(settings, "advising", password) as reader:
@@ -496,4 +497,35 @@ async def test_only_the_lakes_owner_may_grant(conn, lake_db, consumer, new_role)
         with pytest.raises(AccessError, match="run it as the owner of the lake"):
             await grant_service(outsider, "person", "student", consumer)
 
+    assert await list_grants(conn) == []
+
+
+async def test_revoke_with_terminate_is_not_held_up_by_an_open_transaction_nor_a_held_cursor(
+    lake, conn, lake_db, consumer
+):
+    """Before: a consumer's open transaction made the revoke wait 10 s and fail; a cursor
+    opened WITH HOLD before the revoke kept returning rows after it."""
+    await load_people(lake)
+    await grant_service(conn, "person", "student", consumer)
+    reader = await asyncpg.connect(
+        host=db.connect_params(lake_db).host,
+        port=db.connect_params(lake_db).port,
+        user=consumer,
+        database=lake_db.postgres_db,
+    )
+    try:
+        await reader.execute(
+            "DECLARE held CURSOR WITH HOLD FOR"
+            " SELECT bu_uid FROM person_curated.person_data_by_service"
+        )
+        await reader.execute("BEGIN")
+        await reader.fetch("SELECT count(*) FROM person_curated.person_data_by_service")
+        started = asyncio.get_running_loop().time()
+        ended = await revoke_service(conn, "person", "student", consumer, terminate=True)
+        took = asyncio.get_running_loop().time() - started
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+            await reader.fetch("FETCH 1 FROM held")
+    finally:
+        reader.terminate()
+    assert ended == 1 and took < 5
     assert await list_grants(conn) == []

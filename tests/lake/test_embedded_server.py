@@ -35,7 +35,7 @@ def test_start_is_reused_and_stop_stops(server: EmbeddedPostgres) -> None:
 
 async def test_embedded_server_serves_what_the_lake_needs(server: EmbeddedPostgres) -> None:
     status = server.start()
-    conn = await asyncpg.connect(status.url())
+    conn = await asyncpg.connect(status.url(), password=server.password())
     try:
         version = await conn.fetchval("SHOW server_version_num")
         languages = await conn.fetchval(
@@ -85,18 +85,9 @@ async def test_wrong_password_names_the_variable_and_hides_the_secret(
     server: EmbeddedPostgres,
 ) -> None:
     status = server.start()
-    conn = await asyncpg.connect(status.url())
+    conn = await asyncpg.connect(status.url(), password=server.password())
     try:
         await conn.execute("CREATE ROLE lake_user LOGIN PASSWORD 'right-secret'")
-    finally:
-        await conn.close()
-    hba = server.data_dir / "pg_hba.conf"
-    hba.write_text(
-        "host all lake_user 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
-    )
-    conn = await asyncpg.connect(status.url())
-    try:
-        await conn.execute("SELECT pg_reload_conf()")
     finally:
         await conn.close()
 
@@ -129,3 +120,66 @@ async def test_missing_database_names_the_variable(server_settings: Settings) ->
         pytest.skip("the embedded server creates its database on demand")
     with pytest.raises(db.DatabaseUnavailable, match="POSTGRES_DB"):
         await db.connect(settings)
+
+
+async def test_every_login_needs_its_password_and_the_server_is_durable(
+    server: EmbeddedPostgres,
+) -> None:
+    """Before: initdb --auth=trust (anyone local logged in as the superuser, and a consumer with
+    any password), and fsync, full_page_writes and synchronous_commit off."""
+    status = server.start()
+    password = server.password()
+    assert password and (server.password_file.stat().st_mode & 0o777) == 0o600
+    for user, wrong in (("postgres", None), ("postgres", "wrong"), ("advising", "wrong")):
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(status.url(), user=user, password=wrong)
+    conn = await asyncpg.connect(status.url(), password=password)
+    try:
+        await conn.execute("CREATE ROLE advising LOGIN PASSWORD 'right'")
+        durability = {
+            name: await conn.fetchval(f"SHOW {name}")
+            for name in ("fsync", "full_page_writes", "synchronous_commit")
+        }
+    finally:
+        await conn.close()
+    consumer = await asyncpg.connect(status.url(), user="advising", password="right")
+    await consumer.close()
+    assert durability == {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on"}
+
+
+async def test_a_server_made_trusting_everyone_gets_passwords_at_its_next_start(
+    isolated_home: Path,
+) -> None:
+    """A server initialised by an older dataload (trust, fsync off) is secured when reused."""
+    server = EmbeddedPostgres(isolated_home)
+    status = server.start()
+    hba = server.data_dir / "pg_hba.conf"
+    hba.write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+    conf = server.data_dir / "postgresql.conf"
+    conf.write_text(conf.read_text() + "fsync = off\nfull_page_writes = off\n")
+    server.password_file.unlink()
+    server.stop()
+    try:
+        status = server.start()
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(status.url(), password="wrong")
+        conn = await asyncpg.connect(status.url(), password=server.password())
+        try:
+            assert await conn.fetchval("SHOW fsync") == "on"
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
+
+
+async def test_the_fast_mode_is_opt_in_and_said(isolated_home: Path) -> None:
+    server = EmbeddedPostgres(isolated_home, unsafe_fast=True)
+    status = server.start()
+    try:
+        conn = await asyncpg.connect(status.url(), password=server.password())
+        try:
+            assert await conn.fetchval("SHOW fsync") == "off"
+        finally:
+            await conn.close()
+    finally:
+        server.stop()

@@ -82,16 +82,43 @@ def db_url() -> None:
 
 
 @app.command("init")
-def db_init() -> None:
-    """Apply pending schema migrations (idempotent; safe to run concurrently)."""
+def db_init(
+    loader_password_from_env: str = typer.Option(
+        None,
+        "--loader-password-from-env",
+        metavar="VARIABLE",
+        help="Set the loader role's password from this environment variable (another server; "
+        "the embedded one keeps a generated one).",
+    ),
+) -> None:
+    """Create the lake's owner and loader roles, apply pending migrations as the owner, grant the
+    loader what a load needs (idempotent; safe to run concurrently)."""
+    import os
+
     from dataload.domains import DomainLoadError, all_domains
     from dataload.lake import init_lake
+    from dataload.lake.db import loader_password
+    from dataload.lake.roles import LakeRoles
 
     try:
         declared = [spec.tables() for spec in all_domains().values()]
     except DomainLoadError as exc:
         raise fail(str(exc)) from None
-    setup = on_lake(lambda conn: init_lake(conn, declared))
+    settings = lake_settings()
+    password = loader_password(settings)
+    if loader_password_from_env:
+        password = os.environ.get(loader_password_from_env)
+        if not password:
+            raise fail(f"{loader_password_from_env} is not set: it holds the loader's password")
+    setup = on_lake(
+        lambda conn: init_lake(
+            conn, declared, roles=LakeRoles.of(settings), loader_password=password
+        )
+    )
+    for done in setup.roles:
+        typer.echo(done)
+    if setup.adopted:
+        typer.echo(f"gave {setup.adopted} objects of the lake to {settings.owner_role}")
     if setup.migrations:
         typer.echo(f"applied {len(setup.migrations)} migrations: {', '.join(setup.migrations)}")
     else:

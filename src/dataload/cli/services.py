@@ -121,13 +121,19 @@ def services_revoke(
     domain: str = typer.Argument(..., help="term, course or person"),
     service: str = typer.Argument(..., help="The service to stop the role reading."),
     role: str = typer.Option(..., "--role", help="The consumer's PostgreSQL role."),
+    terminate: bool = typer.Option(
+        False,
+        "--terminate",
+        help="End the role's sessions first: an open transaction cannot hold the revoke up, "
+        "nor a cursor outlive it.",
+    ),
 ) -> None:
     """Stop a role reading one service's curated rows (from its next statement on)."""
     from dataload.lake.access import AccessError, revoke_service
 
     async def revoke(conn):
         try:
-            await revoke_service(conn, domain, service, role)
+            await revoke_service(conn, domain, service, role, terminate=terminate)
         except AccessError as exc:
             raise fail(str(exc)) from None
 

@@ -229,21 +229,20 @@ TRIPS = Table(
 async def load_trip_file(settings: Settings, path: Path, *, year: int, month: int) -> RunSummary:
     """Load one month's file into the lake as one run, without Prefect (the benchmark's way in;
     a flow run does the same through `taxi_trips`)."""
-    from dataload.lake import Lake, LakeError, init_lake
-    from dataload.lake.db import create_pool, dsn
+    from dataload.lake import Lake, LakeError
+    from dataload.lake.db import create_pool, dsn, prepare_lake
     from dataload.lake.tables import TableLoad
 
     params = TripParams(year=year, month=month, format=path.suffix.lstrip("."))  # type: ignore[arg-type]
     # Hashed while the lake is opened: the file is read once more only if it is new.
     digest = asyncio.ensure_future(asyncio.to_thread(content_hash, path))
-    pool = await create_pool(settings)
+    await prepare_lake(settings, [DOMAIN.tables()])
+    pool = await create_pool(settings, loader=True)  # loaded as a flow run loads it
     try:
-        async with pool.acquire() as conn:
-            await init_lake(conn, [DOMAIN.tables()])
         run = await Lake(pool).start_run(DOMAIN.name, flow="load_trip_file")
         try:
             scope = params.year_month
-            load = TableLoad(run, dsn(settings), declared=TRIPS)
+            load = TableLoad(run, dsn(settings, loader=True), declared=TRIPS)
             batches = read_trips(path, params.format, params.chunk_rows)
 
             async def items() -> AsyncIterator[pa.RecordBatch]:

@@ -145,7 +145,7 @@ async def _load_table(run: DomainRun, session: LoadSession) -> int:
     assert spec.source is not None and table is not None
     load = TableLoad(
         session.run,
-        dsn(session.settings),
+        dsn(session.settings, loader=True),
         declared=table,
         max_rejected_share=spec.guards.max_rejected_share,
     )

@@ -464,7 +464,7 @@ async def person_shard_flow(run_id: int, shard: int, shards: int) -> PeopleLoade
             "snaplogic_concurrency": share["snaplogic"],
         }
     )
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, loader=True)
     try:
         run = await Lake(pool).join_run("person", run_id)
         ids = await run.pending_keys(shard=shard, shards=shards)

@@ -25,8 +25,8 @@ from dataload.flows.alerts import alert_for, flow_run_page, send_alert
 from dataload.flows.progress import RunProgress, describe_step, publish_progress
 from dataload.flows.report import LoadReport, SourceUse
 from dataload.flows.secrets import resolve_secret_blocks
-from dataload.lake import Lake, LoadRun, RunSummary, init_lake
-from dataload.lake.db import create_pool
+from dataload.lake import Lake, LoadRun, RunSummary
+from dataload.lake.db import create_pool, prepare_lake
 from dataload.lake.install import DomainTables
 from dataload.settings import SECRET_BLOCK_PREFIX, Settings
 from dataload.sources.http import SourceClient
@@ -87,14 +87,14 @@ class LoadSession:
         name in the ledger and its report (default: the flow's name)."""
         try:
             settings = await resolve_secret_blocks(settings)
-            pool = await create_pool(settings)
+            # Migrations, the shipped services on a new lake, and this domain if it is new, as
+            # the operator; then the run loads as the loader (lake/db.py).
+            await prepare_lake(settings, [tables] if tables else [])
+            pool = await create_pool(settings, loader=True)
         except Exception as exc:  # no ledger run yet: the alert is all that tells of it
             await _alert(settings, domain, "failed", f"{domain} run failed: {_describe(exc)}")
             raise
         try:
-            async with pool.acquire() as conn:
-                # Migrations, the shipped services on a new lake, and this domain if it is new.
-                await init_lake(conn, [tables] if tables else [])
             progress = RunProgress(domain)
             waiting = _WriterWait(progress, settings.writer_wait_s)
             try:

@@ -102,8 +102,26 @@ async def grant_service(
         raise AccessError(_busy(domain)) from None
 
 
-async def revoke_service(conn: asyncpg.Connection, domain: str, service: str, role: str) -> None:
-    """Stop `role` reading `service` of `domain`, from its next statement on."""
+async def revoke_service(
+    conn: asyncpg.Connection, domain: str, service: str, role: str, *, terminate: bool = False
+) -> int:
+    """Stop `role` reading `service` of `domain`, from its next statement on; returns the
+    sessions ended.
+
+    A revoke changes a policy, which waits (10 s at most) for the role's open transactions to
+    end, and a cursor opened WITH HOLD before it keeps its rows after it. With `terminate`, the
+    role's sessions on this database are ended first (pg_terminate_backend: needs a superuser,
+    pg_signal_backend or the role's own privileges), so neither holds the revoke up or outlives
+    it.
+    """
+    ended = 0
+    if terminate:
+        ended = await conn.fetchval(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))"
+            " FROM pg_stat_activity WHERE usename = $1 AND datname = current_database()"
+            "   AND pid <> pg_backend_pid()",
+            role,
+        )
     revoke = "revoke_table_service" if await _tabular(conn, domain) else "revoke_service"
     try:
         revoked = await conn.fetchval(f"SELECT lake.{revoke}($1, $2, $3)", domain, service, role)
@@ -113,6 +131,7 @@ async def revoke_service(conn: asyncpg.Connection, domain: str, service: str, ro
         raise AccessError(_busy(domain)) from None
     if not revoked:
         raise AccessError(f'role "{role}" has no grant on {domain}.{service}; nothing to revoke')
+    return ended
 
 
 async def list_grants(conn: asyncpg.Connection, domain: str | None = None) -> list[Grant]:
@@ -170,5 +189,6 @@ def _message(exc: asyncpg.PostgresError) -> str:
 def _busy(domain: str) -> str:
     return (
         f"{domain}_curated.{domain}_data_by_service stayed busy for 10 s (a long query or a "
-        "load holds it; a policy change needs it alone for an instant): try again"
+        "load holds it; a policy change needs it alone for an instant): try again, or revoke "
+        "with --terminate to end the role's sessions first"
     )

@@ -68,7 +68,9 @@ class PreparedBatch:
 
     def strip(self, positions: Iterable[int], rules: ContentRules) -> None:
         """Remove the never-store fields from these records (those about to be compared and
-        written); a record they change gets its new text and exact hash."""
+        written); a record they change gets its new text. Its exact hash stays the hash of the
+        text as it was given: stored with the record, it lets the same text given again be
+        recognised as unchanged without stripping it again (load.py)."""
         for i in positions:
             payload, record = self.payloads[i], self.records[i]
             if payload is None or record is None or not rules.may_hold(payload):
@@ -80,7 +82,6 @@ class PreparedBatch:
                 self.refuse(i, f"content refused: {exc}")
                 continue
             self.records[i], self.payloads[i] = record, text.decode()
-            self.exact_hashes[i] = uuid.UUID(bytes=hashlib.md5(text).digest())
 
     def replace(self, position: int, record: dict[str, Any]) -> None:
         """Store `record` in place of the one offered (a contract dropped values from it)."""

@@ -2,19 +2,31 @@
 
 Connection failures are translated into one `DatabaseUnavailable` whose message names the
 setting to check; the password never appears in it.
+
+Two identities: the operator's (POSTGRES_USER, or the embedded server's superuser), who runs
+`dataload db init` and the `services` commands, and the loader's, which the flows load as
+(`loader=True`). On the embedded server the loader logs in with its own password (kept in
+DATALOAD_HOME/pgpass); on another server the flows log in as POSTGRES_USER, which should be the
+loader's login (DATALOAD_LOADER_ROLE) and, when it is another role, act as the loader
+(`SET ROLE`): the load then has the loader's rights and no more.
 """
 
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import asyncpg
 
-from dataload.lake.server import EmbeddedPostgres
+from dataload.lake.server import SUPERUSER, EmbeddedPostgres
 from dataload.settings import Settings
+
+if TYPE_CHECKING:
+    from dataload.lake.install import DomainTables
+    from dataload.lake.setup import LakeSetup
 
 __all__ = [
     "ConnectParams",
@@ -26,6 +38,8 @@ __all__ = [
     "dsn",
     "embedded_server",
     "ensure_database",
+    "loader_password",
+    "prepare_lake",
     "recreate_database",
 ]
 
@@ -42,31 +56,43 @@ class ConnectParams:
     password: str | None
     database: str
     embedded: bool
+    #: A role the session acts as once connected (SET ROLE), or None.
+    role: str | None = None
 
     def where(self) -> str:
         kind = "embedded PostgreSQL" if self.embedded else "PostgreSQL"
-        return f"{kind} at {self.host}:{self.port}, database {self.database!r}, user {self.user!r}"
+        acting = f" as {self.role!r}" if self.role else ""
+        return (
+            f"{kind} at {self.host}:{self.port}, database {self.database!r}, "
+            f"user {self.user!r}{acting}"
+        )
 
     def with_database(self, database: str) -> ConnectParams:
-        return ConnectParams(
-            self.host, self.port, self.user, self.password, database, self.embedded
-        )
+        return replace(self, database=database)
+
+    def server_settings(self) -> dict[str, str]:
+        return {"role": self.role} if self.role else {}
 
 
 def embedded_server(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(settings.home)
+    return EmbeddedPostgres(settings.home, unsafe_fast=settings.embedded_unsafe_fast)
 
 
-def connect_params(settings: Settings, *, start: bool = True) -> ConnectParams:
-    """Where to connect; starts (or reuses) the embedded server when POSTGRES_HOST is unset."""
+def connect_params(
+    settings: Settings, *, start: bool = True, loader: bool = False
+) -> ConnectParams:
+    """Where to connect, as the operator or (`loader`) as the loader; starts (or reuses) the
+    embedded server when POSTGRES_HOST is unset."""
     if settings.postgres_host:
+        user = settings.postgres_user
         return ConnectParams(
             host=settings.postgres_host,
             port=settings.postgres_port,
-            user=settings.postgres_user,
+            user=user,
             password=settings.postgres_pass.get_secret_value() or None,
             database=settings.postgres_db,
             embedded=False,
+            role=settings.loader_role if loader and user != settings.loader_role else None,
         )
     server = embedded_server(settings)
     status = server.start() if start else server.status()
@@ -74,18 +100,23 @@ def connect_params(settings: Settings, *, start: bool = True) -> ConnectParams:
         raise DatabaseUnavailable(
             "the embedded PostgreSQL is not running: start it with `dataload db start`"
         )
+    user = settings.loader_role if loader else SUPERUSER
+    password = server.new_password(user) if loader else server.password(user)
     return ConnectParams(
-        "127.0.0.1", status.port, "postgres", None, settings.postgres_db, embedded=True
+        "127.0.0.1", status.port, user, password, settings.postgres_db, embedded=True
     )
 
 
-def dsn(settings: Settings, *, database: str | None = None) -> str:
+def dsn(settings: Settings, *, database: str | None = None, loader: bool = False) -> str:
     """A libpq URL for the lake (it holds the password: never log it)."""
-    params = connect_params(settings)
+    params = connect_params(settings, loader=loader)
     auth = quote(params.user, safe="")
     if params.password:
         auth += ":" + quote(params.password, safe="")
-    return f"postgresql://{auth}@{params.host}:{params.port}/{quote(database or params.database, safe='')}"
+    url = f"postgresql://{auth}@{params.host}:{params.port}/{quote(database or params.database, safe='')}"
+    if params.role:
+        url += "?options=" + quote(f"-c role={params.role}", safe="")
+    return url
 
 
 def _translate(exc: BaseException, params: ConnectParams) -> DatabaseUnavailable:
@@ -109,9 +140,13 @@ def _translate(exc: BaseException, params: ConnectParams) -> DatabaseUnavailable
 
 
 async def connect(
-    settings: Settings, *, database: str | None = None, connect_timeout: float = 10.0
+    settings: Settings,
+    *,
+    database: str | None = None,
+    connect_timeout: float = 10.0,
+    loader: bool = False,
 ) -> asyncpg.Connection:
-    params = connect_params(settings)
+    params = connect_params(settings, loader=loader)
     if database:
         params = params.with_database(database)
     try:
@@ -122,21 +157,27 @@ async def connect(
             password=params.password,
             database=params.database,
             timeout=connect_timeout,
+            server_settings=params.server_settings(),
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise _translate(exc, params) from None
 
 
-async def create_pool(settings: Settings, **pool_options: Any) -> asyncpg.Pool:
-    """A connection pool to the lake database (created first when it is the embedded server's)."""
-    params = connect_params(settings)
+async def create_pool(
+    settings: Settings, *, loader: bool = False, **pool_options: Any
+) -> asyncpg.Pool:
+    """A connection pool to the lake database (created first when it is the embedded server's),
+    as the operator or (`loader`) as the loader."""
+    params = connect_params(settings, loader=loader)
     if params.embedded:
         await ensure_database(settings)
     options: dict[str, Any] = {"min_size": 1, "max_size": 16, "timeout": 10.0, **pool_options}
     # A batch's commit is acknowledged only once it is durable, whatever the server's default
-    # (the embedded server's is off): the ledger and the run's view of what it stored must not
-    # claim a batch a crash then takes back. One WAL flush per batch of hundreds of records.
-    options.setdefault("server_settings", {}).setdefault("synchronous_commit", "on")
+    # (the embedded server's fast mode turns it off): the ledger and the run's view of what it
+    # stored must not claim a batch a crash then takes back. One WAL flush per batch.
+    server_settings = options.setdefault("server_settings", {})
+    server_settings.setdefault("synchronous_commit", "on")
+    server_settings.update(params.server_settings())
     try:
         return await asyncpg.create_pool(
             host=params.host,
@@ -182,3 +223,29 @@ async def recreate_database(settings: Settings, database: str | None = None) -> 
     """An empty database in place of the one named (for the demo and tests, never the lake)."""
     await drop_database(settings, database)
     await ensure_database(settings, database)
+
+
+def loader_password(settings: Settings) -> str | None:
+    """The loader's password where dataload keeps it (the embedded server's pgpass file),
+    generated on first use; None on another server, where an administrator sets it."""
+    if settings.postgres_host:
+        return None
+    return embedded_server(settings).new_password(settings.loader_role)
+
+
+async def prepare_lake(settings: Settings, domains: Sequence[DomainTables] = ()) -> LakeSetup:
+    """`dataload db init` before a run, on a connection of the operator's: the roles, the
+    migrations as the owner, the loader's grants (lake/setup.py). A loader's own login only
+    checks that the lake is ready."""
+    from dataload.lake.roles import LakeRoles
+    from dataload.lake.setup import init_lake
+
+    if settings.uses_embedded_postgres:
+        await ensure_database(settings)
+    conn = await connect(settings)
+    try:
+        return await init_lake(
+            conn, domains, roles=LakeRoles.of(settings), loader_password=loader_password(settings)
+        )
+    finally:
+        await conn.close()

@@ -1,10 +1,12 @@
 """The write path: load runs, batch by batch, into a domain's raw layer.
 
 A batch is one transaction of a few round trips:
-1. `lake.offer()` gets every key with its "exact" hash (md5 of the record's text, keys sorted),
-   records the keys as seen by the run, and answers which records are not byte-for-byte their
-   current version: a join against xform's primary key. Unchanged records stop here; their
-   payload never travels.
+1. `lake.offer()` gets every key with its "exact" hash (md5 of the record's text as given, keys
+   sorted, never-store fields included), records the keys as seen by the run, and answers which
+   records are not byte-for-byte the text their current version was stored from: a join
+   against xform's primary key. Unchanged records stop here; their payload never travels. The
+   stored exact hash is that of the text as given, before never-store fields were stripped, so
+   a source that always sends them costs no more on a reload than one that never does.
 2. For those, the canonical content hash is computed (canonical.py: object key order and array
    order do not matter) and `lake.differs()` says which really changed.
 3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`, a few hundred per
@@ -252,8 +254,8 @@ class LoadRun:
             # Keys an earlier batch of this run stored: the same content is a repeat, other
             # content a conflict (which of the two is right, nothing says).
             again = {r["ord"] - 1 for r in candidates if r["again"] and not r["is_new"]}
-            # Only records whose text differs from their stored version can hold a never-store
-            # field (what is stored never does).
+            # Only records whose text differs from the text their stored version came from need
+            # stripping (an identical resend stopped at lake.offer).
             await asyncio.to_thread(batch.strip, new + known, self._rules)
             if self.shapes.contract is not None:  # judged before they are compared and stored
                 await asyncio.to_thread(shapes.enforce, new + known)
@@ -270,6 +272,13 @@ class LoadRun:
                     [hashes[i] for i in known],
                 )
                 changed = [known[r[0] - 1] for r in differing]
+            if same := sorted(set(known) - set(changed) - again):
+                await conn.execute(
+                    "SELECT lake.remember_exact($1, $2::jsonb, $3::uuid[])",
+                    run_id,
+                    orjson.dumps([batch.keys[i] for i in same]).decode(),
+                    [batch.exact_hashes[i] for i in same],
+                )
             for i in (conflicts := [i for i in changed if i in again]):
                 batch.refuse(i, f"key {batch.keys[i]} offered again in this run with other content")
             changed = [i for i in changed if i not in again]

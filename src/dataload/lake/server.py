@@ -14,6 +14,16 @@ and how it listens:
 
 A stale `postmaster.pid` (the server was killed, or the machine rebooted) is detected by checking
 the recorded pid, and `pg_ctl` starts a fresh server over it.
+
+Passwords: every connection, TCP or socket, authenticates by SCRAM-SHA-256. The superuser's
+password is generated at init and kept, with the passwords of the roles dataload creates (the
+loader), in `DATALOAD_HOME/pgpass` (mode 0600, libpq's pgpass format: `PGPASSFILE` makes psql
+and any libpq client use it). A server made before (trust for everyone) gets its password and
+SCRAM the next time it is started or reused.
+
+Durable by default (fsync, full_page_writes and synchronous_commit on, PostgreSQL's defaults).
+`unsafe_fast` turns the three off (`dataload_fast.conf`, reloaded at start): an operating-system
+crash or power loss can then corrupt the whole cluster, not just lose the last commits.
 """
 
 from __future__ import annotations
@@ -22,13 +32,17 @@ import fcntl
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from dataload.lake.scram import scram_sha256_verifier
 
 __all__ = ["EmbeddedPostgres", "EmbeddedPostgresError", "ServerStatus"]
 
@@ -49,6 +63,7 @@ class ServerStatus:
     stale_pid_file: bool = False
 
     def url(self, database: str = "postgres") -> str:
+        """Without a password: libpq finds it in the pgpass file (`PGPASSFILE`)."""
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
 
@@ -86,15 +101,76 @@ def _is_postgres(pid: int) -> bool:
         return True
 
 
+#: The settings the opt-in fast mode turns off, in a file of their own that postgresql.conf
+#: includes when it exists.
+_FAST_SETTINGS = ("fsync", "full_page_writes", "synchronous_commit")
+_FAST_CONF = "dataload_fast.conf"
+
+
+def _settings_lines(path: Path) -> list[list[str]]:
+    """The non-comment lines of a configuration file, split into words."""
+    return [
+        line.split()
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
 class EmbeddedPostgres:
     """One PostgreSQL cluster under `home`: init, start, stop, status."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, unsafe_fast: bool = False) -> None:
         self.home = home
         self.data_dir = home / "pgdata"
         self.log_file = home / "log" / "postgres.log"
         self.socket_dir = home / "run"
+        self.password_file = home / "pgpass"
+        self.unsafe_fast = unsafe_fast
         self._as_root = os.geteuid() == 0
+
+    def password(self, role: str = SUPERUSER) -> str | None:
+        """The kept password of `role` (the superuser's, by default), or None."""
+        return self._passwords().get(role)
+
+    def new_password(self, role: str) -> str:
+        """A password for `role`, generated and kept on first use (the caller sets it on the
+        role: lake/roles.py does for the loader)."""
+        with self._lock():
+            return self._kept_password(role)
+
+    def _kept_password(self, role: str) -> str:
+        """new_password, for a caller that holds the lock already."""
+        known = self._passwords()
+        if role not in known:
+            known[role] = secrets.token_urlsafe(24)
+            self._write_passwords(known)
+        return known[role]
+
+    def _passwords(self) -> dict[str, str]:
+        try:
+            lines = self.password_file.read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        found = {}
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) == 5:
+                found[parts[3]] = parts[4]
+        return found
+
+    def _write_passwords(self, passwords: dict[str, str]) -> None:
+        # Generated passwords hold no ':' or '\\' (token_urlsafe), so they need no escaping.
+        text = "".join(f"127.0.0.1:*:*:{role}:{pw}\n" for role, pw in passwords.items())
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".pgpass.")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, self.password_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     # --- public ---------------------------------------------------------------------------
 
@@ -113,6 +189,7 @@ class EmbeddedPostgres:
         with self._lock():
             current = self.status()
             if current.running:
+                self._secure_and_tune(current)
                 return current
             if current.stale_pid_file:
                 # The recorded postmaster is gone (or an unreaped zombie, which would still make
@@ -132,6 +209,7 @@ class EmbeddedPostgres:
                     f"embedded PostgreSQL did not start (pg_ctl exit {result.returncode}); "
                     f"see {self.log_file}. Last lines:\n{self._log_tail()}"
                 )
+            self._secure_and_tune(status)
             return status
 
     def stop(self) -> bool:
@@ -177,28 +255,97 @@ class EmbeddedPostgres:
                 os.chown(folder, entry.pw_uid, entry.pw_gid)
         if (self.data_dir / "PG_VERSION").exists():
             return
-        self._run(
-            "initdb",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            f"--username={SUPERUSER}",
-            f"--pgdata={self.data_dir}",
-        )
+        password = self._kept_password(SUPERUSER)
+        with tempfile.NamedTemporaryFile("w", dir=self.home, prefix=".pwfile.") as pwfile:
+            pwfile.write(password + "\n")
+            pwfile.flush()
+            if self._as_root:
+                entry = self._system_user()
+                os.chown(pwfile.name, entry.pw_uid, entry.pw_gid)
+            self._run(
+                "initdb",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile.name}",
+                "--encoding=UTF8",
+                "--locale=C",
+                f"--username={SUPERUSER}",
+                f"--pgdata={self.data_dir}",
+            )
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(_free_port()),
             "unix_socket_directories": f"'{self.socket_dir}'",
-            # A development lake: durability matters less than speed on a laptop.
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
             "max_connections": "200",
             "shared_buffers": "256MB",
+            "include_if_exists": f"'{_FAST_CONF}'",
         }
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# dataload embedded server\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _secure_and_tune(self, status: ServerStatus) -> None:
+        """Passwords and durability as this version wants them, on a server made by an older
+        one: trust for everyone and fsync off in its postgresql.conf."""
+        conf = self.data_dir / "postgresql.conf"
+        hba = self.data_dir / "pg_hba.conf"
+        changed = False
+        if any(words[-1] == "trust" for words in _settings_lines(hba)):
+            password = self._kept_password(SUPERUSER)
+            # Still trusted over the socket: set the password, then require it of everyone.
+            self._run(
+                "psql",
+                "-X",
+                "-q",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(status.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_sha256_verifier(password)}'",
+            )
+            lines = hba.read_text().splitlines()
+            hba.write_text(
+                "".join(
+                    (
+                        line.rsplit("trust", 1)[0] + "scram-sha-256"
+                        if line.split()[-1:] == ["trust"] and not line.lstrip().startswith("#")
+                        else line
+                    )
+                    + "\n"
+                    for line in lines
+                )
+            )
+            changed = True
+        # Durability is the fast-mode file's business alone: an older dataload wrote fsync = off
+        # and the like into postgresql.conf itself.
+        lines = conf.read_text().splitlines()
+        include = f"include_if_exists = '{_FAST_CONF}'"
+        kept = [line for line in lines if line.split("=")[0].strip() not in _FAST_SETTINGS]
+        if include not in kept:
+            kept.append(include)
+        if kept != lines:
+            conf.write_text("\n".join(kept) + "\n")
+            changed = True
+        fast = self.data_dir / _FAST_CONF
+        wanted = "".join(f"{name} = off\n" for name in _FAST_SETTINGS) if self.unsafe_fast else None
+        current = fast.read_text() if fast.exists() else None
+        if wanted != current:
+            if wanted is None:
+                fast.unlink()
+            else:
+                fast.write_text(wanted)
+                if self._as_root:
+                    entry = self._system_user()
+                    os.chown(fast, entry.pw_uid, entry.pw_gid)
+            changed = True
+        if changed:
+            self._run("pg_ctl", "-D", str(self.data_dir), "reload")
 
     def _bin_dir(self) -> Path:
         wheel = _wheel_root()

@@ -200,10 +200,7 @@ class TableLoad:
         domain = self.run.domain.name
         with conn.cursor() as cur:
             try:
-                cur.execute(
-                    f"CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {_column_list(self.layout)}"
-                    f' FROM "{domain}_raw"."{domain}" WITH NO DATA'
-                )
+                cur.execute("SELECT lake.table_staging($1)", (domain,))
                 cur.adbc_ingest("staging", part.rows, mode="append", temporary=True)
                 cur.execute(
                     "SELECT * FROM lake.table_merge($1, 'pg_temp.staging'::regclass)",
@@ -280,10 +277,7 @@ class TableLoad:
         if described:
             async with self.run.pool.acquire() as conn:
                 await conn.execute(
-                    "INSERT INTO lake.run_details AS x (run_id, schema_changes) VALUES ($1, $2)"
-                    " ON CONFLICT (run_id) DO UPDATE SET schema_changes = excluded.schema_changes",
-                    self.run.run_id,
-                    described,
+                    "SELECT lake.record_schema_changes($1, $2)", self.run.run_id, described
                 )
         return described
 
@@ -315,11 +309,6 @@ class TableLoad:
                 self.run.run_id,
                 rejection.reason,
             )
-
-
-def _column_list(layout: TableLayout) -> str:
-    # Names from lake.tables, which only holds names that passed the domain's checks.
-    return ", ".join(f'"{name}"' for name, _ in layout.columns)
 
 
 def _rejects_json(rejections: list[Rejection]) -> str:

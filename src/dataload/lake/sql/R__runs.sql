@@ -3,7 +3,8 @@
 -- columns and data go in a new versioned migration (V####__what.sql).
 --
 -- The write path's server side: what a load run calls, from its start to its end, batch by
--- batch. The rules a run follows (one writer per domain, deletions only on positive evidence
+-- batch. Each function the loader calls runs with the owner's rights (SECURITY DEFINER, its
+-- search_path pinned; R__roles.sql): the loader writes the ledger only through them. The rules a run follows (one writer per domain, deletions only on positive evidence
 -- of absence, resumable runs, shards) are described at the top of V0012, V0014 and V0015.
 
 -- "SELECT ord, <key columns>, hash FROM ($1 keys, $2 hashes)" for a domain: the query
@@ -62,7 +63,7 @@ CREATE OR REPLACE FUNCTION lake.start_run(
     domain_name text, flow text, flow_run_id text,
     resume boolean DEFAULT false, fresh_for interval DEFAULT '24 hours'
 ) RETURNS lake.runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     run lake.runs;
     busy lake.runs;
@@ -118,7 +119,7 @@ $$;
 -- A resumed run's listing is the union of its own and the one it adopted: keys already listed
 -- are not declared twice.
 CREATE OR REPLACE FUNCTION lake.list_keys(run bigint, keys jsonb) RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs := lake.writing_run(run);
     d lake.domains := lake.domain(r.domain);
@@ -146,7 +147,7 @@ $$;
 -- of their text, so that the shards' shares are disjoint and together the whole.
 CREATE OR REPLACE FUNCTION lake.pending_keys(run bigint, shard integer DEFAULT 0, shards integer DEFAULT 1)
 RETURNS SETOF jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs;
     d lake.domains;
@@ -186,7 +187,7 @@ $$;
 -- xform's primary key, and one on the seen keys, per record.
 CREATE OR REPLACE FUNCTION lake.offer(run bigint, keys jsonb, exact_hashes uuid[])
 RETURNS TABLE (ord int, is_new boolean, again boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
 BEGIN
@@ -216,7 +217,7 @@ $$;
 -- canonical JSON) differs from the current version's.
 CREATE OR REPLACE FUNCTION lake.differs(run bigint, keys jsonb, content_hashes uuid[])
 RETURNS SETOF int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
 BEGIN
@@ -234,6 +235,30 @@ BEGIN
 END
 $$;
 
+-- Change detection, step 3: records found unchanged by their content hash although their text
+-- differed (a source that sends never-store fields, or arrays in another order): their current
+-- version remembers the hash of this text, so that the same text given again is recognised at
+-- step 1, without being stripped and hashed again. Raw keeps the hash its version was stored
+-- with.
+CREATE OR REPLACE FUNCTION lake.remember_exact(run bigint, keys jsonb, exact_hashes uuid[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r lake.runs := lake.writing_run(run);
+    d lake.domains := lake.domain(r.domain);
+BEGIN
+    EXECUTE format($sql$
+        WITH offered AS MATERIALIZED (%1$s)
+        UPDATE %2$I.%3$I AS x SET exact_hash = o.hash
+        FROM offered AS o
+        WHERE %4$s AND x.deleted_at IS NULL AND x.exact_hash IS DISTINCT FROM o.hash
+        $sql$,
+        lake.offered_rows(d), d.domain || '_xform', 'current_' || d.domain || '_data',
+        lake.key_match(d.key_columns, 'x', 'o'))
+    USING keys, exact_hashes;
+END
+$$;
+
 -- Add a batch's counts to its run, and keep its rejected records (a JSON array of
 -- {"reason": ..., "sample": ...}). Called last in the batch's own transaction, so the ledger
 -- counts exactly what is committed; a run that is no longer its writer's refuses the batch.
@@ -241,7 +266,7 @@ CREATE OR REPLACE FUNCTION lake.record_batch(
     run bigint, offered bigint, inserted bigint, changed bigint, unchanged bigint,
     rejected bigint, rejects jsonb
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM lake.writing_run(run);
     UPDATE lake.runs
@@ -261,7 +286,7 @@ CREATE OR REPLACE FUNCTION lake.record_counts(
     run bigint, offered bigint, inserted bigint, changed bigint, unchanged bigint,
     repeated bigint, rejected bigint, rejects jsonb
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM lake.record_batch(run, offered, inserted, changed, unchanged, rejected, rejects);
     IF repeated > 0 THEN
@@ -282,7 +307,7 @@ CREATE OR REPLACE FUNCTION lake.finish_run(
     run bigint, complete boolean, scope jsonb DEFAULT NULL,
     max_delete_share numeric DEFAULT NULL, incomplete text DEFAULT NULL
 ) RETURNS lake.runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs := lake.writing_run(run);
     d lake.domains := lake.domain(r.domain);
@@ -369,7 +394,7 @@ $$;
 -- End a run that failed. It keeps its seen keys: the next run may resume it (lake.start_run
 -- drops them otherwise).
 CREATE OR REPLACE FUNCTION lake.fail_run(run bigint, reason text) RETURNS lake.runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs := lake.running_run(run);
 BEGIN
@@ -384,7 +409,7 @@ $$;
 
 -- Keep a domain's cursor (a full refresh writes it anew after its complete finish).
 CREATE OR REPLACE FUNCTION lake.save_cursor(run bigint, cursor_value text) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO lake.cursors (domain, value, run_id)
     SELECT domain, cursor_value, run_id FROM lake.runs WHERE run_id = run
     ON CONFLICT (domain) DO UPDATE
@@ -395,7 +420,7 @@ $$;
 -- stays) is where the next run continues.
 CREATE OR REPLACE FUNCTION lake.finish_incremental(run bigint, cursor_value text DEFAULT NULL)
 RETURNS lake.runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs := lake.writing_run(run);
 BEGIN

@@ -130,13 +130,15 @@ BEGIN
                     FOR EACH STATEMENT EXECUTE FUNCTION lake.raw_refuse_rewrite()', raw);
     EXECUTE format('CREATE OR REPLACE TRIGGER no_truncate BEFORE TRUNCATE ON %s
                     FOR EACH STATEMENT EXECUTE FUNCTION lake.raw_refuse_rewrite()', raw);
+    -- In every session mode: session_replication_role = replica skips the others.
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER insert_only, ENABLE ALWAYS TRIGGER no_truncate', raw);
 END
 $$;
 
 -- Columns a source brought that the table lacks ([{"name", "type"}]): added to raw (and so to
 -- every partition), to xform, and to the views. Types are the declared or inferred ones.
 CREATE OR REPLACE FUNCTION lake.table_add_columns(domain_name text, added jsonb) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t lake.tables := lake.tabular(domain_name);
     c jsonb;
@@ -289,7 +291,7 @@ $$;
 -- Statement-level AFTER INSERT on a keyed raw table (TG_ARGV[0] = domain): xform takes each
 -- key's latest row of the statement, or marks the key deleted.
 CREATE OR REPLACE FUNCTION lake.table_propagate() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d    lake.domains := lake.domain(TG_ARGV[0]);
     t    lake.tables := lake.tabular(TG_ARGV[0]);
@@ -317,6 +319,23 @@ BEGIN
 END
 $$;
 
+-- A keyed table's empty staging table for one batch (temporary, dropped at commit), which the
+-- caller may fill: the loader COPYs into it, and lake.table_merge reads it with the owner's
+-- rights. Made here so that the loader needs no privilege on raw.
+CREATE OR REPLACE FUNCTION lake.table_staging(domain_name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t lake.tables := lake.tabular(domain_name);
+BEGIN
+    DROP TABLE IF EXISTS pg_temp.staging;
+    EXECUTE format('CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT %s FROM %I.%I WITH NO DATA',
+                   lake.table_column_list(t.columns), domain_name || '_raw', domain_name);
+    IF lake.loader_role() IS NOT NULL THEN
+        EXECUTE format('GRANT SELECT, INSERT ON pg_temp.staging TO %I', lake.loader_role());
+    END IF;
+END
+$$;
+
 -- Merge a batch of a keyed table, COPYed into `staging` (the table's columns), into the lake:
 -- rows are hashed here (the lake computes hashes, whatever a caller sends); a row the run
 -- already stored identically is repeated (stored once); a key with two different rows in the
@@ -324,7 +343,7 @@ $$;
 CREATE OR REPLACE FUNCTION lake.table_merge(run bigint, staging regclass)
 RETURNS TABLE (offered bigint, inserted bigint, changed bigint, unchanged bigint,
                repeated bigint, rejected bigint)
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 -- Row text (and so its hash) must not depend on the session's settings.
 SET datestyle = 'ISO, YMD' SET extra_float_digits = 1 SET timezone = 'UTC'
 AS $$
@@ -387,7 +406,7 @@ $$;
 -- first by every load of a scope, so versions left by runs that died go here.
 CREATE OR REPLACE FUNCTION lake.table_keep_version(run bigint, scope text, content_hash text)
 RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r       lake.runs := lake.writing_run(run);
     current lake.table_versions;
@@ -407,7 +426,7 @@ $$;
 
 -- Facts: the run has seen this scope (its listing: a scope it did not see is not replaced).
 CREATE OR REPLACE FUNCTION lake.table_see_scope(run bigint, scope text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r lake.runs := lake.writing_run(run);
     t lake.tables := lake.tabular(r.domain);
@@ -425,7 +444,7 @@ $$;
 -- while it loads).
 CREATE OR REPLACE FUNCTION lake.table_begin_version(run bigint, scope text, content_hash text)
 RETURNS TABLE (version bigint, leaf_schema text, leaf_table text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r    lake.runs := lake.writing_run(run);
     t    lake.tables := lake.tabular(r.domain);
@@ -443,6 +462,9 @@ BEGIN
                     ADD CONSTRAINT scope_bounds CHECK (%I IS NOT NULL AND %I = %L)',
                    r.domain || '_raw', leaf, v, t.scope_column, scope, v, t.scope_column,
                    t.scope_column, scope);
+    IF lake.loader_role() IS NOT NULL THEN  -- its COPY; revoked once the version is attached
+        EXECUTE format('GRANT SELECT, INSERT ON %I.%I TO %I', r.domain || '_raw', leaf, lake.loader_role());
+    END IF;
     RETURN QUERY SELECT v, r.domain || '_raw', leaf;
 END
 $$;
@@ -452,7 +474,7 @@ $$;
 CREATE OR REPLACE FUNCTION lake.table_end_version(
     run bigint, version bigint, rows bigint, rejected bigint, rejects jsonb
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r     lake.runs := lake.writing_run(run);
     t     lake.tables := lake.tabular(r.domain);
@@ -482,6 +504,9 @@ BEGIN
                        part, leaf, version);
     END IF;
     PERFORM lake.guard_raw_table(leaf::regclass);
+    IF lake.loader_role() IS NOT NULL THEN  -- a partition takes inserts of its own: no more
+        EXECUTE format('REVOKE ALL ON %s FROM %I', leaf, lake.loader_role());
+    END IF;
     UPDATE lake.table_versions AS tv SET rows = table_end_version.rows
     WHERE tv.version = table_end_version.version;
     PERFORM lake.record_counts(run, rows + rejected, rows, 0, 0, 0, rejected, rejects);
@@ -532,7 +557,7 @@ CREATE OR REPLACE FUNCTION lake.finish_table_run(
     run bigint, complete boolean, scope jsonb DEFAULT NULL,
     max_delete_share numeric DEFAULT NULL, incomplete text DEFAULT NULL
 ) RETURNS lake.runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r        lake.runs := lake.writing_run(run);
     t        lake.tables := lake.tabular(r.domain);
@@ -605,7 +630,7 @@ $$;
 -- What each layer of a tabular domain holds: {"raw", "xform_live", "xform_deleted",
 -- "curated": {service: rows}}, as lake.layer_counts for documents.
 CREATE OR REPLACE FUNCTION lake.table_layer_counts(domain_name text) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t       lake.tables := lake.tabular(domain_name);
     raw     bigint;
@@ -677,4 +702,11 @@ BEGIN
         ARRAY['raw_id', 'deleted', 'dl_hash', 'run_id', 'dl_insert_date'], condition)
     USING key;
 END
+$$;
+
+-- Keep what a run found of its source's columns (added, missing) in the ledger.
+CREATE OR REPLACE FUNCTION lake.record_schema_changes(run bigint, changes text[]) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO lake.run_details AS x (run_id, schema_changes) VALUES (run, changes)
+    ON CONFLICT (run_id) DO UPDATE SET schema_changes = excluded.schema_changes
 $$;

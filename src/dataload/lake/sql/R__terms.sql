@@ -36,7 +36,7 @@ $$;
 
 -- The STRM codes of the active terms, from the active_terms service.
 CREATE OR REPLACE FUNCTION lake.active_term_codes() RETURNS SETOF text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT strm FROM term_curated.term_data_by_service
     WHERE service = 'active_terms' ORDER BY strm
 $$;

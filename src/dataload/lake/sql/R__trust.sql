@@ -38,16 +38,21 @@ $$;
 -- Raw is insert-only ----------------------------------------------------------------------------
 
 -- BEFORE UPDATE, DELETE or TRUNCATE on raw: refused. Raw is the history other teams audit.
+-- The administrator's escape, `SET LOCAL dataload.allow_raw_rewrite = on`, is honoured only for
+-- the table's owner (or a role that can act as it): anyone may set a custom setting, so the
+-- setting alone proves nothing. Runs as the caller (SECURITY INVOKER): current_user is who
+-- rewrites. The trigger fires in every session mode (ENABLE ALWAYS, lake.protect_raw).
 CREATE OR REPLACE FUNCTION lake.raw_refuse_rewrite() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_setting('dataload.allow_raw_rewrite', true) = 'on' THEN
+    IF current_setting('dataload.allow_raw_rewrite', true) = 'on'
+       AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE') THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION '%.% is insert-only history: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'prohibited_sql_statement_attempted',
               HINT = 'To correct history, insert a new version (or a row with deleted = true). '
-                     'An administrator can allow a rewrite for one transaction with '
+                     'The lake''s owner can allow a rewrite for one transaction with '
                      'SET LOCAL dataload.allow_raw_rewrite = on; xform and curated do not follow it.';
 END
 $$;
