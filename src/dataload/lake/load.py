@@ -203,11 +203,19 @@ class LoadRun:
     async def load(self, records: Iterable[dict[str, Any]]) -> BatchResult:
         """Load one batch atomically; bad records are rejected, the rest loads."""
         started = time.perf_counter()
-        # Serialising and hashing is CPU work: keep the event loop free meanwhile.
-        batch = await asyncio.to_thread(prepare_batch, self.domain, records)
+        # The run's contract (shape.py) is read, once, while the first batch is prepared.
+        contract = asyncio.ensure_future(self.shapes.prepare(self._pool))
+        try:
+            # Serialising and hashing is CPU work: keep the event loop free meanwhile.
+            batch = await asyncio.to_thread(prepare_batch, self.domain, records)
+        except BaseException:
+            contract.cancel()
+            await asyncio.gather(contract, return_exceptions=True)
+            raise
         self._in_flight += 1
         keys = set(batch.keys)
         try:
+            await contract
             async with self._keys_released:
                 await self._keys_released.wait_for(lambda: self._keys_writing.isdisjoint(keys))
                 self._keys_writing |= keys
@@ -242,7 +250,6 @@ class LoadRun:
         run_id = self.run_id
         shapes = self.shapes.batch(batch)
         async with self._pool.acquire() as conn, conn.transaction():
-            await self.shapes.prepare(conn)
             candidates = await conn.fetch(
                 "SELECT ord, is_new, again FROM lake.offer($1, $2::jsonb, $3::uuid[])",
                 run_id,

@@ -32,6 +32,7 @@ R__shapes.sql) it copies that run's tally instead of counting again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import Counter
@@ -373,19 +374,30 @@ class RunShapes:
         self.enabled = enabled
         self.contract: Contract | None = None
         self._prepared = False
+        self._reading: asyncio.Future[None] | None = None
         #: Shapes the lake holds (committed by an earlier batch of this run).
         self._kept: set[uuid.UUID] = set()
         #: discard_value: values dropped, per reason.
         self.discarded: Counter[str] = Counter()
 
-    async def prepare(self, conn: asyncpg.Connection) -> None:
-        """Read the domain's contract, once per run."""
+    async def prepare(self, pool: asyncpg.Pool) -> None:
+        """Read the domain's contract, once per run, on a connection of the pool: the batches
+        that ask while it is read wait for the same read (one that failed is tried again)."""
         if self._prepared or not self.enabled:
             return
-        rows = await conn.fetch(
-            "SELECT owner, path, rule, on_break, accepted::text FROM lake.shape_contract($1)",
-            self.domain,
-        )
+        reading = self._reading
+        if reading is None or (
+            reading.done() and (reading.cancelled() or reading.exception() is not None)
+        ):
+            reading = self._reading = asyncio.ensure_future(self._read_contract(pool))
+        await asyncio.shield(reading)
+
+    async def _read_contract(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT owner, path, rule, on_break, accepted::text FROM lake.shape_contract($1)",
+                self.domain,
+            )
         rules = [
             Rule(
                 r["owner"],
