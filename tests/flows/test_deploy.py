@@ -137,6 +137,34 @@ def serve_until(signal_number: int) -> tuple[str, str, int]:
     return first, rest, serve.returncode
 
 
+def test_dataload_serve_stopped_while_it_registers_says_so_and_pauses_what_it_registered(
+    world: World,
+) -> None:
+    import signal
+
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "dataload.cli", "serve"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()
+        while first and not first.startswith("registering "):
+            first = serve.stdout.readline()
+        serve.send_signal(signal.SIGTERM)  # before the runner serves (it failed the CI run)
+        rest, _ = serve.communicate(timeout=60)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+
+    assert first.startswith("registering "), first + rest
+    assert "stopped by SIGTERM" in rest and "Traceback" not in rest, rest
+    assert serve.returncode == 0
+
+
 def test_dataload_serve_serves_every_deployment_until_ctrl_c(world: World) -> None:
     import signal
 

@@ -40,14 +40,20 @@ def serve() -> None:
     ui = api_url.removesuffix("/api")
     deployments = runner_deployments()
     names = ", ".join(deployment.name for deployment in deployments)
-    typer.echo(f"serving {names} on {ui} (log: {log})")
-    typer.echo(
-        "Ctrl-C (or SIGTERM) stops serving and pauses their schedules; `dataload serve` "
-        "resumes them"
-    )
+
+    def registering() -> None:
+        typer.echo(f"registering {len(deployments)} deployments on {ui} ...")
+
+    def ready() -> None:  # once the runner serves them, not before
+        typer.echo(f"serving {names} on {ui} (log: {log})")
+        typer.echo(
+            "Ctrl-C (or SIGTERM) stops serving and pauses their schedules; `dataload serve` "
+            "resumes them"
+        )
+
     stopped_by = "a failure"
     try:
-        stopped_by = serve_deployments(deployments)
+        stopped_by = serve_deployments(deployments, on_register=registering, on_ready=ready)
     finally:
         typer.echo(
             f"stopped by {stopped_by}: {names} are paused on {ui} until the next "

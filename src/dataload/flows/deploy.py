@@ -11,7 +11,10 @@ are served, and go into that package's own prefect.yaml).
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
@@ -72,17 +75,54 @@ def runner_deployments() -> list[RunnerDeployment]:
     ]
 
 
-def serve_deployments(deployments: list[RunnerDeployment] | None = None) -> str:
+class _Terminated(BaseException):
+    """SIGTERM before the runner took the signal over (while the deployments register)."""
+
+
+def serve_deployments(
+    deployments: list[RunnerDeployment] | None = None,
+    *,
+    on_register: Callable[[], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> str:
     """Serve these deployments (default: every domain's) until Ctrl-C or SIGTERM, either of
-    which pauses their schedules; returns which one stopped it."""
+    which pauses their schedules; returns which one stopped it. `on_register` is called as
+    they begin to register (a stop is caught from then on), `on_ready` once the runner serves
+    them: registering takes seconds on a busy machine, and a stop that comes earlier pauses
+    what was registered so far."""
     runner = _Runner(pause_on_shutdown=True)
-    for deployment in runner_deployments() if deployments is None else deployments:
-        runner.add_deployment(deployment)
+    runner.on_ready = on_ready
+    registered: list[UUID] = []
+
+    def terminate(*_: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)  # the runner installs its own later
     try:
+        if on_register is not None:
+            on_register()
+        for deployment in runner_deployments() if deployments is None else deployments:
+            registered.append(runner.add_deployment(deployment))
         asyncio.run(runner.serve())
     except KeyboardInterrupt:
-        return "Ctrl-C"
-    return "SIGTERM"
+        stopped_by = "Ctrl-C"
+    except _Terminated:
+        stopped_by = "SIGTERM"
+    else:
+        return "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not runner.started_once:  # stopped before the runner could pause the schedules itself
+        asyncio.run(_pause(registered))
+    return stopped_by
+
+
+async def _pause(deployment_ids: list[UUID]) -> None:
+    from prefect import get_client
+
+    async with get_client() as client:
+        for deployment_id in deployment_ids:
+            await client.pause_deployment(deployment_id)
 
 
 class _Runner(Runner):
@@ -93,6 +133,15 @@ class _Runner(Runner):
 
     _main: asyncio.Task[None] | None = None
     _terminated = False
+    on_ready: Callable[[], None] | None = None
+    started_once = False
+
+    async def __aenter__(self) -> _Runner:
+        runner = await super().__aenter__()
+        self.started_once = True
+        if self.on_ready is not None:
+            self.on_ready()
+        return runner
 
     async def serve(self) -> None:
         self._main = asyncio.current_task()
