@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pyarrow as pa
 import pytest
 
@@ -21,7 +22,7 @@ LAYOUT = TableLayout(
 
 
 def conformer(**options) -> Conformer:
-    return Conformer(LAYOUT, aliases={"TripId": "id"}, **options)
+    return Conformer(LAYOUT, aliases={"TripId": "id"}, keys=("id",), **options)
 
 
 def test_names_match_exactly_by_alias_or_without_case() -> None:
@@ -58,10 +59,23 @@ def test_a_value_that_does_not_fit_rejects_its_row_only() -> None:
     assert [r["id"] for r in result.rows.to_pylist()] == [1, 4]
     assert result.rows.schema.field("distance").type == pa.float64()  # never retyped
     assert [r.reason for r in result.rejections] == [
-        "column distance: 'abc' is not a double precision",
-        "column seats: 70000 is not a smallint",
+        "row 2: column distance: a text value that is not a double precision",
+        "row 3: column seats: a bigint value that is not a smallint",
     ]
-    assert '"distance":"abc"' in result.rejections[0].sample
+    # Where the row was, its key, its columns' types: never its values (they may be personal).
+    sample = orjson.loads(result.rejections[0].sample)
+    assert sample["row"] == 2 and sample["key"] == {"id": "2"}
+    assert sample["columns"]["distance"] == "text" and "abc" not in result.rejections[0].sample
+
+
+def test_rows_are_numbered_from_where_the_batch_starts() -> None:
+    data = pa.table({"id": [7, 8], "distance": ["x", "1"]})
+
+    result = conformer().conform(data, first_row=1001)
+
+    assert [r.reason for r in result.rejections] == [
+        "row 1001: column distance: a text value that is not a double precision"
+    ]
 
 
 def test_a_required_column_without_a_value_rejects_the_row() -> None:
@@ -70,7 +84,9 @@ def test_a_required_column_without_a_value_rejects_the_row() -> None:
     result = conformer(required={"id"}).conform(data)
 
     assert len(result.rows) == 1
-    assert [r.reason for r in result.rejections] == ["column id is required and has no value"]
+    assert [r.reason for r in result.rejections] == [
+        "row 2: column id is required and has no value"
+    ]
 
 
 def test_missing_columns_are_null_and_new_ones_are_named_with_their_type() -> None:

@@ -98,6 +98,8 @@ async def test_a_repeated_row_is_stored_once_and_a_clash_is_rejected(
     # EUR 1 three times identical: stored once, two repeats. USD 1 and EUR 2 clash in their
     # batch; EUR 3 differs from what the run stored in an earlier batch.
     assert (summary.inserted, summary.repeated, summary.rejected) == (2, 2, 5)
+    samples = await conn.fetch("SELECT sample FROM lake.rejected ORDER BY sample")
+    assert samples[0]["sample"] == '{"key": {"day": "2026-05-01", "base": "USD"}}'  # no rate
     reasons = await conn.fetch("SELECT reason, count(*) FROM lake.rejected GROUP BY 1 ORDER BY 1")
     assert [tuple(r) for r in reasons] == [
         ("key offered again in this run with different content", 1),

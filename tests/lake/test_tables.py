@@ -120,7 +120,8 @@ async def test_a_bad_csv_value_rejects_its_row_and_the_column_keeps_its_type(
 
     assert (summary.status, summary.inserted, summary.rejected) == ("complete", 199, 1)
     reason = await conn.fetchval("SELECT reason FROM lake.rejected")
-    assert reason == "column trip_distance: 'abc' is not a double precision"
+    # The row's place in the file (lines[5] is the 5th row after the header): not its value.
+    assert reason == "row 5: column trip_distance: a text value that is not a double precision"
     kind = await conn.fetchval(
         "SELECT data_type FROM information_schema.columns"
         " WHERE table_schema = 'taxi_trips_raw' AND table_name = 'taxi_trips'"

@@ -3,8 +3,9 @@
 A source's columns are matched to the table's by name (exactly, then by a declared other name,
 then without regard to case); each is cast to the Arrow type whose binary COPY form is its
 column's (domains/table.py). A value that does not fit (`abc` in a double column, 300 in a
-smallint, 1.5 in a bigint) rejects its row, with the column and the reason: the column keeps
-its type, and the rest of the batch goes on. Only a batch whose cast failed is looked at value
+smallint, 1.5 in a bigint) rejects its row, named by its place and key, with the column and
+the reason but not the value (it may be personal): the column keeps its type, and the rest of
+the batch goes on. Only a batch whose cast failed is looked at value
 by value, to find its bad rows; every other batch is cast whole, in Arrow.
 
 Columns the table lacks are new columns (`SchemaChanges.added`, their type from Arrow);
@@ -106,10 +107,12 @@ class Conformer:
         aliases: Mapping[str, str] | None = None,
         required: Iterable[str] = (),
         omit: Iterable[str] = (),
+        keys: Iterable[str] = (),
     ) -> None:
         self.layout = layout
         self.aliases = {k.lower(): v for k, v in (aliases or {}).items()}
         self.required = set(required)
+        self.keys = tuple(keys)  # a rejection names its row by them
         self.omit = set(omit)
         self.changes = SchemaChanges()
 
@@ -148,8 +151,9 @@ class Conformer:
         _, new = self.match(data.column_names)
         return {target: sql_type_of(data.column(source).type) for source, target in new.items()}
 
-    def conform(self, data: pa.Table) -> Conformed:
-        """The rows that fit the table's columns, and a rejection for each that does not."""
+    def conform(self, data: pa.Table, first_row: int = 1) -> Conformed:
+        """The rows that fit the table's columns, and a rejection for each that does not, named
+        by its row (numbered from `first_row`, its place in what the source gave) and key."""
         mapping, new = self.match(data.column_names)
         if new:  # the caller adds new columns (new_columns) before conforming
             raise ValueError(f"columns {sorted(new.values())} are not columns of the table")
@@ -183,7 +187,11 @@ class Conformer:
         rejections = []
         if bad:
             keep = pa.array([i not in bad for i in range(n)])
-            rejections = [Rejection(reason, _sample(data, i)) for i, reason in sorted(bad.items())]
+            keys = [by_target[k] for k in self.keys if k in by_target]
+            rejections = [
+                Rejection(f"row {first_row + i}: {reason}", _sample(data, i, first_row, keys))
+                for i, reason in sorted(bad.items())
+            ]
             rows = rows.filter(keep)
         return Conformed(rows, n, rejections, shape)
 
@@ -220,9 +228,10 @@ class Conformer:
                 continue
             try:
                 fitted.append(pa.array([value], column.type).cast(target)[0].as_py())
-            except _CAST_ERRORS:
-                shown = repr(value)[:40]
-                bad.setdefault(i, f"column {name}: {shown} is not a {kind}")
+            except _CAST_ERRORS:  # the value is not shown: it may be anybody's data
+                bad.setdefault(
+                    i, f"column {name}: a {_source_type(column.type)} value that is not a {kind}"
+                )
                 fitted.append(None)
         return pa.chunked_array([pa.array(fitted, target)])
 
@@ -236,6 +245,13 @@ def _positions(mask: pa.ChunkedArray | pa.Array) -> list[int]:
     return [i for i, v in enumerate(mask.to_pylist()) if v]
 
 
-def _sample(data: pa.Table, i: int) -> str:
-    row = data.slice(i, 1).to_pylist()[0]
-    return orjson.dumps(row, default=str).decode()[:SAMPLE_CHARS]
+def _sample(data: pa.Table, i: int, first_row: int, keys: list[str]) -> str:
+    """What a rejection keeps of its row: where it was, its key, its columns' names and types;
+    never its other values (DESIGN.md section 7)."""
+    row = data.slice(i, 1)
+    sample = {
+        "row": first_row + i,
+        "key": {name: row.column(name)[0].as_py() for name in keys},
+        "columns": {name: _source_type(row.column(name).type) for name in row.column_names},
+    }
+    return orjson.dumps(sample, default=str).decode()[:SAMPLE_CHARS]

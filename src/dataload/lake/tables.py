@@ -91,6 +91,7 @@ class TableLoad:
             "aliases": aliases,
             "required": required,
             "omit": omit,
+            "keys": run.domain.key_columns if self.layout.kind == "keyed" else (),
         }
         self.conformer = Conformer(self.layout, **self._conformer_options)
         self.result = TableLoadResult()
@@ -156,7 +157,7 @@ class TableLoad:
                 nonlocal offered
                 table = first
                 while table is not None:
-                    part = self.conformer.conform(table)
+                    part = self.conformer.conform(table, first_row=offered + 1)
                     offered += part.offered
                     rejections.extend(part.rejections)
                     shapes.append(part.shape)
@@ -189,7 +190,8 @@ class TableLoad:
                 started = time.perf_counter()
                 table = as_arrow(item)
                 await self._add_new_columns(table)
-                part = await asyncio.to_thread(self.conformer.conform, table)
+                first_row = self.result.offered + 1  # rows of the run are numbered on
+                part = await asyncio.to_thread(self.conformer.conform, table, first_row)
                 await asyncio.to_thread(self._merge, conn, part)
                 self.result.duration_s += time.perf_counter() - started
         finally:

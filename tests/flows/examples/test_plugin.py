@@ -149,7 +149,7 @@ async def test_a_plugin_adds_a_typed_table_as_briefly(world: World, plugin_insta
     rows = await world.conn.fetch("SELECT * FROM moons_curated.big")
     assert [dict(r) for r in rows] == [{"moon": "Moon"}]
     reason = await world.conn.fetchval("SELECT reason FROM lake.rejected")
-    assert reason == "column radius_km: 'six' is not a double precision"
+    assert reason == "row 3: column radius_km: a text value that is not a double precision"
 
 
 def test_a_plugin_is_gone_once_uninstalled() -> None:

@@ -388,11 +388,17 @@ BEGIN
                     WHERE fate IN (%L, %L, %L)',
                    d.domain || '_seen', k, k, 'new', 'changed', 'unchanged')
     USING run;
-    INSERT INTO lake.rejected (run_id, reason, sample)
-    SELECT run, CASE m.fate WHEN 'clash' THEN 'key offered twice with different content in one batch'
-                            ELSE 'key offered again in this run with different content' END,
-           left(to_jsonb(m)::text, 300)
-    FROM pg_temp.merging AS m WHERE m.fate IN ('clash', 'conflict');
+    -- A rejection keeps the row's key, never its other values (they may be personal).
+    EXECUTE format($sql$
+        INSERT INTO lake.rejected (run_id, reason, sample)
+        SELECT $1, CASE m.fate WHEN 'clash' THEN 'key offered twice with different content in one batch'
+                               ELSE 'key offered again in this run with different content' END,
+               left(jsonb_build_object('key', jsonb_build_object(%s))::text, 300)
+        FROM pg_temp.merging AS m WHERE m.fate IN ('clash', 'conflict')
+        $sql$,
+        (SELECT string_agg(format('%L, m.%I', c, c), ', ' ORDER BY n)
+         FROM unnest(d.key_columns) WITH ORDINALITY AS u(c, n)))
+    USING run;
     RETURN QUERY
     SELECT count(*), count(*) FILTER (WHERE fate = 'new'), count(*) FILTER (WHERE fate = 'changed'),
            count(*) FILTER (WHERE fate = 'unchanged'), count(*) FILTER (WHERE fate = 'repeat'),
