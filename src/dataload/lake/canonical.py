@@ -7,7 +7,10 @@ numbers are plain decimals without trailing zeros (1.0 equals 1, as jsonb equali
 Sorting is by UTF-8 bytes, i.e. code point order. The content hash is the md5 of that text.
 
 This module and the SQL function `lake.canonical_json` produce the same text (the tests hold
-them to it): the loader hashes here, psql writes are hashed by the raw table's trigger.
+them to it): the loader hashes here, psql writes are hashed by the raw table's trigger. With
+shapes tracked the loader hashes with `shape.hashed_shape`, which writes the same text in a walk
+of its own that also gives the record's shape: a change here is a change there (tests/lake/
+test_shapes.py holds them to the same hashes).
 
 Why it is cheap:
 - A record sent again exactly as before never gets here: the loader first compares the md5 of
