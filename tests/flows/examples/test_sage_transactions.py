@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from tests.flows.world import World
 
@@ -120,6 +121,11 @@ async def test_valid_rows_load_joined_with_their_account_and_rejections_are_kept
     # The sandbox's faults include ragged rows and repeated ids: each costs its rows only.
     assert any("fields where the header has 7" in reason for reason in reasons)
     assert any("is also on line" in reason for reason in reasons)
+    # Samples say where a row was or which transaction it is: no customer, no description.
+    samples = await world.column(
+        "SELECT sample FROM lake.rejected WHERE run_id = $1", report.run_id
+    )
+    assert {tuple(orjson.loads(sample)) for sample in samples} <= {("line",), ("transaction_id",)}
 
 
 async def test_a_run_above_the_rejection_threshold_loads_nothing(world: World) -> None:
