@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,9 +51,6 @@ class TableLoadResult:
     unchanged: int = 0
     repeated: int = 0
     rejected: int = 0
-    rejected_reasons: list[str] = field(default_factory=list)
-    schema_changes: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
 
 
 class RejectionLimit(RuntimeError):
@@ -102,7 +98,6 @@ class TableLoad:
         self, scope: str, content_hash: str, batches: AsyncIterator[Any]
     ) -> TableLoadResult:
         """Load one scope's rows as a new version, unless the current one has `content_hash`."""
-        started = time.perf_counter()
         async with self.run.pool.acquire() as conn:
             kept = await conn.fetchval(
                 "SELECT lake.table_keep_version($1, $2, $3)", self.run.run_id, scope, content_hash
@@ -130,7 +125,6 @@ class TableLoad:
             await asyncio.to_thread(self._facts_transaction, scope, content_hash, table, more)
         finally:
             await batches.aclose()
-        self.result.duration_s += time.perf_counter() - started
         return self.result
 
     def _facts_transaction(
@@ -187,13 +181,11 @@ class TableLoad:
         conn = await asyncio.to_thread(adbc.connect, self._dsn)
         try:
             async for item in batches:
-                started = time.perf_counter()
                 table = as_arrow(item)
                 await self._add_new_columns(table)
                 first_row = self.result.offered + 1  # rows of the run are numbered on
                 part = await asyncio.to_thread(self.conformer.conform, table, first_row)
                 await asyncio.to_thread(self._merge, conn, part)
-                self.result.duration_s += time.perf_counter() - started
         finally:
             await asyncio.to_thread(conn.close)
         return self.result
@@ -238,8 +230,6 @@ class TableLoad:
         self.result.repeated += repeated
         self.result.rejected += clashed
         self._note_rejections(part.rejections)
-        if clashed:
-            self.result.rejected_reasons.append("key offered twice with different content")
 
     # -- both ----------------------------------------------------------------------------------
 
@@ -275,7 +265,6 @@ class TableLoad:
         """Keep what the run found of its source's columns in the ledger; returns it."""
         changes: SchemaChanges = self.conformer.changes
         described = changes.describe()
-        self.result.schema_changes = described
         if described:
             async with self.run.pool.acquire() as conn:
                 await conn.execute(
@@ -302,8 +291,6 @@ class TableLoad:
 
     def _note_rejections(self, rejections: list[Rejection]) -> None:
         self.result.rejected += len(rejections)
-        reasons = {r.reason.split(":")[0] for r in rejections}
-        self.result.rejected_reasons.extend(sorted(reasons - set(self.result.rejected_reasons)))
         for rejection in rejections[:_LOGGED_REJECTIONS]:
             log.warning(
                 "%s run %s: row rejected: %s",
