@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dataload.examples.taxi import TRIPS, content_hash, load_trip_file, read_trips
+from dataload.examples.taxi import TRIPS, content_hash, load_trip_file, trip_batches
 from dataload.lake import Lake, db
 from dataload.lake.history import record_history
 from dataload.lake.tables import TableLoad
@@ -234,7 +233,7 @@ async def test_a_version_whose_run_died_before_finishing_never_becomes_current(
     run = await Lake(pool).start_run("taxi_trips")
     load = TableLoad(run, db.dsn(lake_db), declared=TRIPS)
     other = month_file(tmp_path, 2024, 1, 1000, seed=9)
-    await load.load_facts("2024-01", content_hash(other), _batches(other))
+    await load.load_facts("2024-01", content_hash(other), trip_batches(other, "parquet", 100_000))
     # The process dies between its load and its finish: its session, and the writer lock, end.
     writer = await conn.fetchval("SELECT writer_pid FROM lake.runs WHERE run_id = $1", run.run_id)
     await conn.execute("SELECT pg_terminate_backend($1, 30000)", writer)  # waits for it to end
@@ -248,11 +247,6 @@ async def test_a_version_whose_run_died_before_finishing_never_becomes_current(
     assert await conn.fetchval(orphans) == 0  # dropped by the next load of the domain
     status = await conn.fetchval("SELECT status FROM lake.runs WHERE run_id = $1", run.run_id)
     assert status == "abandoned"
-
-
-async def _batches(path: Path) -> AsyncIterator[pa.RecordBatch]:
-    for batch in read_trips(path, "parquet", 100_000):
-        yield batch
 
 
 async def test_a_consumer_reads_its_services_columns_and_rows_only(

@@ -44,7 +44,15 @@ if TYPE_CHECKING:
     from dataload.lake import RunSummary
     from dataload.settings import Settings
 
-__all__ = ["DOMAIN", "TRIPS", "TaxiFiles", "TripParams", "load_trip_file", "read_trips"]
+__all__ = [
+    "DOMAIN",
+    "TRIPS",
+    "TaxiFiles",
+    "TripParams",
+    "load_trip_file",
+    "read_trips",
+    "trip_batches",
+]
 
 
 class TaxiSettings(BaseSettings):
@@ -153,7 +161,13 @@ async def stream_trips(run: DomainRun, path: Path, params: TripParams) -> AsyncI
     """Name the month and its file's hash, then yield the file's batches as they are read."""
     run.scope = {"year_month": [params.year_month]}
     run.content_hash = await asyncio.to_thread(content_hash, path)
-    batches = read_trips(path, params.format, params.chunk_rows)
+    async for batch in trip_batches(path, params.format, params.chunk_rows):
+        yield batch
+
+
+async def trip_batches(path: Path, kind: str, chunk_rows: int) -> AsyncIterator[pa.RecordBatch]:
+    """read_trips, each batch read in a thread: the event loop stays free meanwhile."""
+    batches = read_trips(path, kind, chunk_rows)
     while (batch := await asyncio.to_thread(next, batches, None)) is not None:
         yield batch
 
@@ -243,13 +257,8 @@ async def load_trip_file(settings: Settings, path: Path, *, year: int, month: in
         try:
             scope = params.year_month
             load = TableLoad(run, dsn(settings, loader=True), declared=TRIPS)
-            batches = read_trips(path, params.format, params.chunk_rows)
-
-            async def items() -> AsyncIterator[pa.RecordBatch]:
-                while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-                    yield batch
-
-            await load.load_facts(scope, await digest, items())
+            batches = trip_batches(path, params.format, params.chunk_rows)
+            await load.load_facts(scope, await digest, batches)
             await load.record_schema_changes()
             return await run.finish(complete=True, scope={"year_month": [scope]})
         except BaseException as exc:

@@ -80,12 +80,6 @@ async def grant_service(
                     role,
                     scram_sha256_verifier(create_with_password),
                 )
-            if await _tabular(conn, domain):  # a service is a view of its own
-                return bool(
-                    await conn.fetchval(
-                        "SELECT lake.grant_table_service($1, $2, $3)", domain, service, role
-                    )
-                )
             return bool(
                 await conn.fetchval(
                     "SELECT lake.grant_service($1, $2, $3, $4)", domain, service, role, allow_full
@@ -122,9 +116,10 @@ async def revoke_service(
             "   AND pid <> pg_backend_pid()",
             role,
         )
-    revoke = "revoke_table_service" if await _tabular(conn, domain) else "revoke_service"
     try:
-        revoked = await conn.fetchval(f"SELECT lake.{revoke}($1, $2, $3)", domain, service, role)
+        revoked = await conn.fetchval(
+            "SELECT lake.revoke_service($1, $2, $3)", domain, service, role
+        )
     except (asyncpg.InvalidParameterValueError, asyncpg.UndefinedObjectError) as exc:
         raise AccessError(_message(exc)) from None
     except asyncpg.LockNotAvailableError:
@@ -167,18 +162,12 @@ async def unrestricted_readers(conn: asyncpg.Connection) -> list[tuple[str, str]
         UNION
         SELECT DISTINCT pg_get_userbyid(c.relowner), 'owner of the curated tables'
         FROM lake.domains AS d, pg_class AS c
-        WHERE d.domain NOT IN (SELECT domain FROM lake.tables) AND c.oid = lake.curated_table(d)
+        WHERE NOT lake.is_tabular(d.domain) AND c.oid = lake.curated_table(d)
           AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE oid = c.relowner)
         ORDER BY 1
         """
     )
     return [(r["rolname"], r["why"]) for r in rows]
-
-
-async def _tabular(conn: asyncpg.Connection, domain: str) -> bool:
-    return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain)
-    )
 
 
 def _message(exc: asyncpg.PostgresError) -> str:

@@ -108,8 +108,8 @@ class ServiceInfo:
 async def list_services(conn: asyncpg.Connection, domain: str) -> list[ServiceInfo]:
     """A domain's services (built-in ones first) with their paths and curated row counts; for
     a tabular domain, each service's columns and its row filter."""
-    if await conn.fetchval("SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain):
-        counts = orjson.loads(await conn.fetchval("SELECT lake.table_layer_counts($1)", domain))
+    counts = orjson.loads(await conn.fetchval("SELECT lake.layer_counts($1)", domain))["curated"]
+    if await conn.fetchval("SELECT lake.is_tabular($1)", domain):
         rows = await conn.fetch(
             "SELECT service, columns, row_filter FROM lake.table_services WHERE domain = $1"
             " ORDER BY service",
@@ -119,11 +119,10 @@ async def list_services(conn: asyncpg.Connection, domain: str) -> list[ServiceIn
             ServiceInfo(
                 r["service"],
                 [*r["columns"], *([f"WHERE {r['row_filter']}"] if r["row_filter"] else [])],
-                counts["curated"].get(r["service"], 0),
+                counts.get(r["service"], 0),
             )
             for r in rows
         ]
-    counts = orjson.loads(await conn.fetchval("SELECT lake.layer_counts($1)", domain))["curated"]
     rows = await conn.fetch("SELECT service, paths FROM lake.service_filters($1)", domain)
     builtin = [
         ServiceInfo(name, ["/"], counts[name])

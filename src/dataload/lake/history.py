@@ -37,12 +37,9 @@ class Version:
 
 async def record_history(conn: asyncpg.Connection, domain: str, key: list[Any]) -> list[Version]:
     """Every version of one key, oldest first (empty when the key was never loaded)."""
-    tabular = await conn.fetchval(
-        "SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain
-    )
     rows = await conn.fetch(
         "SELECT raw_id, data, deleted, run_id, valid_from, valid_to"
-        f" FROM lake.{'table_history' if tabular else 'history'}($1, $2::jsonb)",
+        " FROM lake.history($1, $2::jsonb)",
         domain,
         orjson.dumps(key).decode(),
     )

@@ -772,14 +772,12 @@ class Lake:
         """Live (not deleted) records in the domain's xform layer."""
         spec = await self.domain(domain)
         async with self._pool.acquire() as conn:
-            counts = "table_layer_counts" if spec.table else "layer_counts"
             return await conn.fetchval(
-                f"SELECT (lake.{counts}($1) ->> 'xform_live')::bigint", spec.name
+                "SELECT (lake.layer_counts($1) ->> 'xform_live')::bigint", spec.name
             )
 
     async def layer_counts(self, domain: str) -> dict[str, Any]:
         """{'raw': n, 'xform_live': n, 'xform_deleted': n, 'curated': {service: n}}."""
         spec = await self.domain(domain)
-        counts = "table_layer_counts" if spec.table else "layer_counts"
         async with self._pool.acquire() as conn:
-            return orjson.loads(await conn.fetchval(f"SELECT lake.{counts}($1)", spec.name))
+            return orjson.loads(await conn.fetchval("SELECT lake.layer_counts($1)", spec.name))

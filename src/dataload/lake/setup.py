@@ -77,13 +77,10 @@ async def init_lake(
 
 async def _setup(conn: asyncpg.Connection, domains: list[DomainTables]) -> LakeSetup:
     applied = await migrate(conn)
-    # Every document domain's curated tables under row-level security, including domains
-    # installed after the migration that introduced it; a no-op (no lock taken) when already in
-    # place. Tabular domains' services are views, granted one by one.
-    await conn.execute(
-        "SELECT lake.secure_curated(domain) FROM lake.domains"
-        " WHERE domain NOT IN (SELECT domain FROM lake.tables) ORDER BY domain"
-    )
+    # Every domain's curated tables under row-level security, including domains installed
+    # after the migration that introduced it; a no-op (no lock taken) when already in place
+    # (and for tabular domains, whose services are views granted one by one).
+    await conn.execute("SELECT lake.secure_curated(domain) FROM lake.domains ORDER BY domain")
     created = bool(applied) and applied[0].startswith("V0001__")
     seeded = await seed_services(conn) if created else []
     installed = await install_domains(conn, domains)

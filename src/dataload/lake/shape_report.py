@@ -104,7 +104,7 @@ async def service_paths(conn: asyncpg.Connection, domain: str, service: str) -> 
     """A service's paths (a tabular domain's: its columns as /column); None: no such service."""
     if service == "full":
         return ["/"]
-    if await conn.fetchval("SELECT EXISTS (SELECT FROM lake.tables WHERE domain = $1)", domain):
+    if await conn.fetchval("SELECT lake.is_tabular($1)", domain):
         columns = await conn.fetchval(
             "SELECT columns FROM lake.table_services WHERE domain = $1 AND service = $2",
             domain,

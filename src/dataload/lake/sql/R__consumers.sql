@@ -105,11 +105,14 @@ LANGUAGE plpgsql SET lock_timeout = '10s' AS $$
 DECLARE
     d     lake.domains := lake.domain(domain_name);
     who   pg_roles;
-    owner text := (SELECT pg_get_userbyid(relowner) FROM pg_class
-                   WHERE oid = lake.curated_table(d));
+    owner text;
     known boolean;
     added int;
 BEGIN
+    IF lake.is_tabular(domain_name) THEN  -- a service is a view of its own
+        RETURN lake.grant_table_service(domain_name, service_name, grantee);
+    END IF;
+    owner := (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = lake.curated_table(d));
     SELECT * INTO who FROM pg_roles WHERE oid = lake.role_oid(grantee);
     IF who.rolsuper OR who.rolbypassrls THEN
         RAISE EXCEPTION 'role "%" bypasses row-level security (superuser or BYPASSRLS) and '
@@ -172,6 +175,9 @@ DECLARE
     role    oid := lake.role_oid(grantee);
     removed int;
 BEGIN
+    IF lake.is_tabular(domain_name) THEN
+        RETURN lake.revoke_table_service(domain_name, service_name, grantee);
+    END IF;
     PERFORM lake.lock_curated(d);
     PERFORM lake.forget_dropped_roles();
     DELETE FROM lake.service_grants
@@ -244,6 +250,10 @@ DECLARE
     t     regclass;
     owner text;
 BEGIN
+    -- A tabular domain's services are views, granted one by one: no row-level security.
+    IF lake.is_tabular(domain_name) THEN
+        RETURN;
+    END IF;
     IF lake.curated_secured(d) THEN
         RETURN;
     END IF;

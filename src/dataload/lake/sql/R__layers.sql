@@ -383,6 +383,13 @@ SET work_mem = '64MB'
 SET jit = off;
 
 -- What each layer of a domain holds: {"raw", "xform_live", "xform_deleted", "curated": {...}}.
+-- Whether a domain holds typed tables (lake.tables) rather than documents: the shared entry
+-- points (layer_counts, history, grants, secure_curated) hand those to R__tables.sql's.
+CREATE OR REPLACE FUNCTION lake.is_tabular(domain_name text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT FROM lake.tables WHERE domain = domain_name)
+$$;
+
 CREATE OR REPLACE FUNCTION lake.layer_counts(domain_name text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -392,6 +399,9 @@ DECLARE
     gone bigint;
     curated jsonb;
 BEGIN
+    IF lake.is_tabular(domain_name) THEN
+        RETURN lake.table_layer_counts(domain_name);
+    END IF;
     EXECUTE format('SELECT count(*) FROM %I.%I', d.domain || '_raw', d.domain || '_data')
         INTO raw;
     EXECUTE format('SELECT count(*) FILTER (WHERE deleted_at IS NULL),
@@ -419,6 +429,10 @@ DECLARE
                                          ORDER BY n)
                        FROM unnest(d.key_columns, d.key_types) WITH ORDINALITY AS s(c, t, n));
 BEGIN
+    IF lake.is_tabular(domain_name) THEN
+        RETURN QUERY SELECT * FROM lake.table_history(domain_name, key);
+        RETURN;
+    END IF;
     IF jsonb_typeof(key) <> 'array' OR jsonb_array_length(key) <> cardinality(d.key_columns) THEN
         RAISE EXCEPTION 'a % key has % values (%), got %', d.domain,
             cardinality(d.key_columns), array_to_string(d.key_columns, ', '), key

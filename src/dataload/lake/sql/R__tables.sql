@@ -541,14 +541,14 @@ $$;
 -- A domain's raw table and xform relation, whatever its shape.
 CREATE OR REPLACE FUNCTION lake.raw_table(domain_name text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN EXISTS (SELECT FROM lake.tables WHERE domain = domain_name)
+    SELECT CASE WHEN lake.is_tabular(domain_name)
                 THEN format('%I.%I', domain_name || '_raw', domain_name)
                 ELSE format('%I.%I', domain_name || '_raw', domain_name || '_data') END
 $$;
 
 CREATE OR REPLACE FUNCTION lake.xform_table(domain_name text) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN EXISTS (SELECT FROM lake.tables WHERE domain = domain_name)
+    SELECT CASE WHEN lake.is_tabular(domain_name)
                 THEN format('%I.%I', domain_name || '_xform', domain_name)
                 ELSE format('%I.%I', domain_name || '_xform', 'current_' || domain_name || '_data')
            END
