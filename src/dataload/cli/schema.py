@@ -44,6 +44,7 @@ def schema(
 ) -> None:
     """The shape of what a domain's runs loaded: paths (or columns), types and counts."""
     from dataload.lake import shape_report as report
+    from dataload.lake.domains import load_domains
 
     if on_break not in _ON_BREAK:
         raise fail(f"--on-break takes {', '.join(_ON_BREAK)}, not {on_break!r}")
@@ -57,9 +58,7 @@ def schema(
         return path
 
     async def work(conn):
-        if await conn.fetchval(
-            "SELECT NOT EXISTS (SELECT FROM lake.domains WHERE domain = $1)", domain
-        ):
+        if domain not in await load_domains(conn):
             raise fail(f"the lake has no domain {domain!r} (dataload domains lists them)")
         changed = False
         async with conn.transaction():
