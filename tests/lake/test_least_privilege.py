@@ -9,13 +9,17 @@ below went through.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import orjson
 import pytest
 
 from dataload.lake import Lake, db, migrate
+from dataload.lake.canonical import content_hash
 from dataload.lake.roles import LakeRoles
 from dataload.settings import Settings
 
@@ -161,8 +165,6 @@ async def test_a_row_with_never_store_fields_and_a_content_hash_is_stripped_and_
     loader, admin, how
 ):
     record = {"personid": "U1", "ssn": SSN, "awards": [{"finAidAward": FIN_AID, "year": 2026}]}
-    import orjson
-
     text = orjson.dumps(record).decode()
     claimed = uuid.uuid4()
     if how == "insert":
@@ -266,3 +268,61 @@ async def test_a_lake_made_before_the_roles_is_given_to_the_owner(lake_settings:
         await run.finish(complete=False)
     finally:
         await pool.close()
+
+
+async def _load_as_loader(settings: Settings, records: list[dict]) -> None:
+    pool = await db.create_pool(settings, loader=True, min_size=1, max_size=2)
+    try:
+        run = await Lake(pool).start_run("person")
+        await run.load(records)
+        await run.finish(complete=False)
+    finally:
+        await pool.close()
+
+
+async def test_made_up_hashes_cannot_hide_the_next_genuine_version(lake_roles, loader, admin):
+    """A row that claims the hashes of a record it is not (here those of the version the source
+    will send next) must not make the lake take that version for unchanged: before, it kept
+    the made-up row in xform through every later load."""
+    settings, _ = lake_roles
+    genuine = person(1, gpa=3.9)
+    forged = person(1, gpa=0.1)
+    text = orjson.dumps(genuine, option=orjson.OPT_SORT_KEYS)
+    await loader.execute(
+        "INSERT INTO person_raw.person_data (bu_uid, person_data, content_hash, exact_hash)"
+        " VALUES ($1, $2::jsonb, $3, $4)",
+        forged["personid"],
+        orjson.dumps(forged).decode(),
+        content_hash(genuine),
+        uuid.UUID(bytes=hashlib.md5(text).digest()),
+    )
+    await _load_as_loader(settings, [genuine])
+    current = await admin.fetchval(
+        "SELECT person_data FROM person_xform.current_person_data WHERE bu_uid = $1",
+        genuine["personid"],
+    )
+    assert orjson.loads(current) == genuine
+
+
+async def test_the_loader_cannot_vouch_for_a_text_the_lake_never_saw(lake_roles, loader, admin):
+    """The lake's functions take no hash on the loader's word either: before, a loader could
+    have the lake remember any text's hash as a key's current one, so that the source's next
+    version of that key was taken for unchanged."""
+    settings, _ = lake_roles
+    await _load_as_loader(settings, [person(1)])
+    genuine = person(1, gpa=3.9)
+    text = orjson.dumps(genuine, option=orjson.OPT_SORT_KEYS)
+    run = await loader.fetchval("SELECT run_id FROM lake.start_run('person', 'attack', NULL)")
+    with contextlib.suppress(asyncpg.UndefinedFunctionError):
+        await loader.execute(
+            "SELECT lake.remember_exact($1, '[[\"U00000001\"]]', $2::uuid[])",
+            run,
+            [uuid.UUID(bytes=hashlib.md5(text).digest())],
+        )
+    await loader.execute("SELECT lake.finish_run($1, false)", run)
+    await loader.execute("SELECT pg_advisory_unlock_all()")
+    await _load_as_loader(settings, [genuine])
+    current = await admin.fetchval(
+        "SELECT person_data FROM person_xform.current_person_data WHERE bu_uid = 'U00000001'"
+    )
+    assert orjson.loads(current) == genuine

@@ -1,8 +1,9 @@
 """Turning a batch of records into what the write path sends: pure Python, no database.
 
 Each record is checked (a JSON object, its key fields present and of the right type, content
-PostgreSQL can store), its key extracted and its text serialised with sorted keys, without the
-domain's never-store fields (content.py); the md5 of that text is its "exact" hash. NaN and
+PostgreSQL can store), its key extracted and its text serialised with sorted keys; the md5 of
+that text is its "exact" hash. The text is what is sent: raw strips the domain's never-store
+fields itself, and the loader strips its own copy of a record to hash and shape it. NaN and
 infinity are refused when the record's content hash is computed (canonical.py), which every
 record that is stored goes through. A bad record is set aside with its reason; the others go on.
 Records are sorted by key so that concurrent batches take row locks in the same order (no
@@ -67,21 +68,18 @@ class PreparedBatch:
         return sum(1 for h in self.exact_hashes if h is not None)
 
     def strip(self, positions: Iterable[int], rules: ContentRules) -> None:
-        """Remove the never-store fields from these records (those about to be compared and
-        written); a record they change gets its new text. Its exact hash stays the hash of the
-        text as it was given: stored with the record, it lets the same text given again be
-        recognised as unchanged without stripping it again (load.py)."""
+        """Remove the never-store fields from these records (those about to be hashed and shaped:
+        what raw will store). Their text stays as it was given: that is what is sent, raw strips
+        it itself and keeps its md5, so that the same text given again is recognised as
+        unchanged without being stripped again (load.py)."""
         for i in positions:
             payload, record = self.payloads[i], self.records[i]
             if payload is None or record is None or not rules.may_hold(payload):
                 continue
             try:
-                record = rules.clean(record)
-                text = _payload(record)
+                self.records[i] = rules.clean(record)
             except ValueError as exc:  # BadContent included
                 self.refuse(i, f"content refused: {exc}")
-                continue
-            self.records[i], self.payloads[i] = record, text.decode()
 
     def replace(self, position: int, record: dict[str, Any]) -> None:
         """Store `record` in place of the one offered (a contract dropped values from it)."""

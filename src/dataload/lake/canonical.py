@@ -14,13 +14,14 @@ test_shapes.py holds them to the same hashes).
 
 Why it is cheap:
 - A record sent again exactly as before never gets here: the loader first compares the md5 of
-  the record's plain serialisation (keys sorted, see batch.py) with the one stored on xform,
-  and only records whose text differs are canonicalised.
+  the record's plain serialisation (keys sorted, see batch.py) with the one the lake stored on
+  xform, and only records whose text differs are canonicalised.
 - Canonicalising leaves the heavy lifting to orjson (C): the Python walk only copies the dicts
   that hold arrays or floats, turns each array into an `orjson.Fragment` of its already
   canonical bytes (each element is serialised once) and each float into a fragment of its
   decimal text. About 0.1 ms for a 5 KB person.
-- Comparing is a 16-byte hash against xform's primary-key row, in one statement per batch.
+- The lake compares what it stores by jsonb equality; it canonicalises, in SQL, only a record
+  that holds the same elements as its current version in another order.
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ A batch is one transaction of a few round trips:
    records are not byte-for-byte the text their current version was stored from: a join
    against xform's primary key. Unchanged records stop here; their payload never travels. The
    stored exact hash is that of the text as given, before never-store fields were stripped, so
-   a source that always sends them costs no more on a reload than one that never does.
-2. For those, the canonical content hash is computed (canonical.py: object key order and array
-   order do not matter) and `lake.differs()` says which really changed.
-3. The new and changed records are COPYed (binary) into `<d>_raw.<d>_data`, a few hundred per
-   statement; the statement-level trigger there propagates them to xform and curated,
-   set-based, while the loader hashes the next few hundred.
+   a source that always sends them costs no more on a reload than one that never does. The
+   lake computed it itself, from the text it was sent (step 3): no hash is taken on the
+   loader's word where it decides what is unchanged.
+2. The others are stripped of never-store fields and their canonical content hash is computed
+   (canonical.py: object key order and array order do not matter), with their shape.
+3. They are COPYed (binary) into `<d>_raw.<d>_data` as the text given, a few hundred per
+   statement: raw's row trigger hashes that text, parses and strips it, and skips a record
+   whose content equals its current version's (only remembering the text's hash); the
+   statement-level trigger propagates the rest to xform and curated, set-based, while the
+   loader hashes the next few hundred. `lake.stored()` then says which records raw kept.
 4. `lake.record_counts()` adds the counts to the run ledger and keeps the rejected records.
 A record the run offered before (an earlier batch, or earlier in the batch) is a repeat when it
 is the same, stored once and counted as repeated; with other content it is rejected.
@@ -261,47 +265,53 @@ class LoadRun:
             # Keys an earlier batch of this run stored: the same content is a repeat, other
             # content a conflict (which of the two is right, nothing says).
             again = {r["ord"] - 1 for r in candidates if r["again"] and not r["is_new"]}
-            # Only records whose text differs from the text their stored version came from need
-            # stripping (an identical resend stopped at lake.offer).
+            # Only records whose text differs from the text their stored version came from are
+            # hashed and shaped (an identical resend stopped at lake.offer); stripped first, as
+            # raw will store them.
             await asyncio.to_thread(batch.strip, new + known, self._rules)
             if self.shapes.contract is not None:  # judged before they are compared and stored
                 await asyncio.to_thread(shapes.enforce, new + known)
             new = [i for i in new if batch.exact_hashes[i] is not None]
             known = [i for i in known if batch.exact_hashes[i] is not None]
-            hashes = await asyncio.to_thread(_content_hashes, batch, known, shapes)
-            known = [i for i in known if hashes[i] is not None]
-            changed: list[int] = []
-            if known:
+            repeats = [i for i in known if i in again]
+            hashes = await asyncio.to_thread(_content_hashes, batch, repeats, shapes)
+            repeats = [i for i in repeats if hashes[i] is not None]
+            conflicts: list[int] = []
+            if repeats:
                 differing = await conn.fetch(
                     "SELECT lake.differs($1, $2::jsonb, $3::uuid[])",
                     run_id,
-                    orjson.dumps([batch.keys[i] for i in known]).decode(),
-                    [hashes[i] for i in known],
+                    orjson.dumps([batch.keys[i] for i in repeats]).decode(),
+                    [hashes[i] for i in repeats],
                 )
-                changed = [known[r[0] - 1] for r in differing]
-            if same := sorted(set(known) - set(changed) - again):
-                await conn.execute(
-                    "SELECT lake.remember_exact($1, $2::jsonb, $3::uuid[])",
-                    run_id,
-                    orjson.dumps([batch.keys[i] for i in same]).decode(),
-                    [batch.exact_hashes[i] for i in same],
-                )
-            for i in (conflicts := [i for i in changed if i in again]):
+                conflicts = [repeats[r[0] - 1] for r in differing]
+            for i in conflicts:
                 batch.refuse(i, f"key {batch.keys[i]} offered again in this run with other content")
-            changed = [i for i in changed if i not in again]
-            repeated = len(again & set(known)) - len(conflicts)
-            await self._copy(conn, batch, sorted(new + changed), hashes, shapes)
-            kept = await shapes.keep(conn, new + changed, hashes)
+            repeated = len(repeats) - len(conflicts)
+            # The others are sent; raw's row trigger keeps those whose content changed.
+            sent = await self._copy(
+                conn, batch, sorted(new + [i for i in known if i not in again]), hashes, shapes
+            )
+            stored: set[int] = set()
+            if sent:
+                kept_rows = await conn.fetch(
+                    "SELECT lake.stored($1, $2::jsonb)",
+                    run_id,
+                    orjson.dumps([batch.keys[i] for i in sent]).decode(),
+                )
+                stored = {sent[r[0] - 1] for r in kept_rows}
+            inserted = len(stored.intersection(new))
+            changed = len(stored) - inserted
+            kept = await shapes.keep(conn, sorted(stored), hashes)
             self._check_rejected(batch)
-            inserted = sum(1 for i in new if hashes[i] is not None)
             rejects = [{"reason": r.reason, "sample": r.sample} for r in batch.rejections]
             await conn.execute(
                 "SELECT lake.record_counts($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                 run_id,
                 batch.offered,
                 inserted,
-                len(changed),
-                batch.valid - inserted - len(changed) - repeated,
+                changed,
+                batch.valid - inserted - changed - repeated,
                 batch.repeated + repeated,
                 len(batch.rejections),
                 orjson.dumps(rejects).decode(),
@@ -309,7 +319,7 @@ class LoadRun:
         shapes.committed(kept)
         self._offered += batch.offered
         self._rejected += len(batch.rejections)
-        return inserted, len(changed), repeated
+        return inserted, changed, repeated
 
     def _check_rejected(self, batch: PreparedBatch) -> None:
         limit = self.max_rejected_share
@@ -329,13 +339,15 @@ class LoadRun:
         positions: list[int],
         hashes: dict[int, uuid.UUID | None],
         shapes: BatchShapes,
-    ) -> None:
-        """COPY these records into raw, in chunks: the content hashes and shapes (one walk,
-        shape.hashed_shape) of the next chunk are computed (Python) while the server propagates
-        the current one (PostgreSQL); a changed record was hashed and shaped before, to compare
-        it. A record whose hash cannot be computed is refused (`batch.refuse`), not copied."""
+    ) -> list[int]:
+        """COPY these records into raw, in chunks, and return the positions sent: the content
+        hashes and shapes (one walk, shape.hashed_shape) of the next chunk are computed (Python)
+        while the server propagates the current one (PostgreSQL). A record whose hash cannot be
+        computed is refused (`batch.refuse`), not sent. Each record goes as the text it was
+        given (`given_text`): raw parses, strips and hashes it (lake.raw_fill_hash)."""
         domain = self.domain
         chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
+        sent: list[int] = []
 
         def hashed(chunk: list[int]) -> dict[int, uuid.UUID | None]:
             return _content_hashes(batch, [i for i in chunk if i not in hashes], shapes)
@@ -352,28 +364,17 @@ class LoadRun:
                 await conn.copy_records_to_table(
                     domain.raw_table,
                     schema_name=domain.raw_schema,
-                    columns=[
-                        *domain.key_columns,
-                        domain.data_column,
-                        "content_hash",
-                        "exact_hash",
-                        "run_id",
-                    ],
+                    columns=[*domain.key_columns, "given_text", "content_hash", "run_id"],
                     records=[
-                        (
-                            *batch.keys[i],
-                            batch.payloads[i],
-                            hashes[i],
-                            batch.exact_hashes[i],
-                            self.run_id,
-                        )
-                        for i in chunk
+                        (*batch.keys[i], batch.payloads[i], hashes[i], self.run_id) for i in chunk
                     ],
                 )
+                sent += chunk
         finally:
             if upcoming is not None and not upcoming.done():
                 upcoming.cancel()
                 await asyncio.gather(upcoming, return_exceptions=True)
+        return sent
 
     def _log_rejections(self, batch: PreparedBatch) -> None:
         for rejection in batch.rejections[:_LOGGED_REJECTIONS]:

@@ -83,6 +83,7 @@ BEGIN
             exact_hash     uuid,
             run_id         bigint,
             dl_insert_date timestamptz NOT NULL DEFAULT now(),
+            given_text     text,
             CONSTRAINT %2$I_payload_or_deletion CHECK (
                 CASE WHEN deleted THEN %2$I IS NULL ELSE jsonb_typeof(%2$I) = 'object' END))
         $sql$, d, data, key_def);
@@ -218,17 +219,25 @@ $$;
 -- ALWAYS), with the owner's rights (the loader may only INSERT into raw). Compares with the
 -- key's latest raw row, which includes rows inserted earlier by the same statement (PostgreSQL
 -- shows a row-level BEFORE trigger the rows its statement already inserted), so duplicates
--- within one INSERT add no version:
--- * a record: never-store fields are stripped (found by a test of its text, walked only when
---   the test finds one), and then its content hash is the lake's, not what was supplied: it
---   described a record that is not stored. A row without a content hash gets one. The row is
---   skipped when it equals the latest version: same content hash, or the same jsonb whatever
---   hash it claims. exact_hash, the md5 of the text the loader was given (never-store fields
---   included: see load.py), is kept as supplied.
+-- within one INSERT add no version. No hash is taken on the writer's word where it decides
+-- anything: a row that claimed the hashes of another record (the one the source will send
+-- next) would otherwise make the lake take that record for unchanged, for good.
+-- * given_text, the record's text as the loader was given it (the loader's COPY sends it):
+--   the row's exact_hash is its md5, computed here, and the record is parsed from it. A row
+--   without it keeps no exact hash (nothing vouches for one), so it never stops a resend.
+-- * never-store fields are stripped (found by a test of the text, walked only where the test
+--   finds one). A record without a content hash gets the lake's, and so does a row inserted by
+--   hand that had to be stripped (a hash it claims is that of the unstripped record); the
+--   loader's is that of the record it stripped itself.
+-- * the row is skipped when its jsonb equals the latest version's. When it does not, but claims
+--   the latest version's content hash or holds the same elements (a source that reordered an
+--   array, or a made-up hash), the lake's canonical texts of both decide (2 ms, rare). A skipped
+--   row's exact hash becomes the current version's: that text given again stops at lake.offer.
+--   A content hash the lake found false is replaced by the lake's.
 -- * a deletion: skipped when there is nothing live to delete.
--- The loader computes content hashes itself (canonical.py: 0.06 ms a record, against 2 ms for
--- lake.canonical_json), so the lake trusts a supplied hash for a record it did not have to
--- strip; what that trust allows is in README, "Least privilege".
+-- The content hash a loader supplies for a new or changed record is kept (canonical.py: 0.06 ms
+-- a record, against 2 ms for lake.content_hash): it can make a row's hash wrong, never hide
+-- a version (README, "Least privilege").
 CREATE OR REPLACE FUNCTION lake.raw_fill_hash() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -239,6 +248,7 @@ DECLARE
     was_id bigint;
     was_deleted boolean;
     was_hash uuid;
+    was jsonb;
     same boolean;
 BEGIN
     EXECUTE format(
@@ -247,33 +257,56 @@ BEGIN
         d.domain || '_raw', data_column, lake.key_match(d.key_columns, 'r', 'n'))
     INTO was_id, was_deleted, was_hash USING NEW;
     IF NEW.deleted THEN
+        NEW.given_text := NULL;
+        NEW.exact_hash := NULL;
         IF was_deleted IS DISTINCT FROM false THEN
             RETURN NULL;  -- never stored, or already deleted
         END IF;
         RETURN NEW;
     END IF;
-    given := to_jsonb(NEW) -> data_column;
+    IF NEW.given_text IS NOT NULL THEN
+        NEW.exact_hash := md5(NEW.given_text)::uuid;
+        given := NEW.given_text::jsonb;
+        kept := given;
+        NEW.given_text := NULL;
+    ELSE
+        NEW.exact_hash := NULL;
+        given := to_jsonb(NEW) -> data_column;
+    END IF;
     IF cardinality(d.never_store) > 0
        AND given::text ~* lake.never_store_pattern(d.never_store) THEN
         kept := lake.strip_fields(given, d.never_store);
-        IF kept IS DISTINCT FROM given THEN
-            NEW := jsonb_populate_record(NEW, jsonb_build_object(data_column, kept));
-            NEW.content_hash := NULL;
-            given := kept;
+        IF kept IS DISTINCT FROM given AND NEW.exact_hash IS NULL THEN
+            NEW.content_hash := NULL;  -- by hand: a hash it claims is the unstripped record's
         END IF;
+    END IF;
+    IF kept IS NOT NULL THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(data_column, kept));
+        given := kept;
     END IF;
     IF NEW.content_hash IS NULL THEN
         NEW.content_hash := lake.content_hash(given);
     END IF;
     IF was_deleted = false THEN
-        IF was_hash = NEW.content_hash THEN
-            RETURN NULL;
+        EXECUTE format('SELECT %1$I FROM %2$I.%1$I WHERE raw_id = $1', data_column, d.domain || '_raw')
+        INTO was USING was_id;
+        same := was = given;
+        IF NOT same AND (was_hash = NEW.content_hash OR (was @> given AND given @> was)) THEN
+            same := lake.canonical_json(was) = lake.canonical_json(given);
+            IF NOT same AND was_hash = NEW.content_hash THEN
+                NEW.content_hash := lake.content_hash(given);
+            END IF;
         END IF;
-        EXECUTE format('SELECT %1$I = $2 FROM %2$I.%1$I WHERE raw_id = $1',
-                       data_column, d.domain || '_raw')
-        INTO same USING was_id, given;
         IF same THEN
-            RETURN NULL;  -- the latest version under another hash
+            IF NEW.exact_hash IS NOT NULL THEN
+                EXECUTE format(
+                    'UPDATE %1$I.%2$I AS x SET exact_hash = $2 FROM (SELECT ($1).*) AS n
+                     WHERE %3$s AND x.raw_id = $3 AND x.exact_hash IS DISTINCT FROM $2',
+                    d.domain || '_xform', 'current_' || data_column,
+                    lake.key_match(d.key_columns, 'x', 'n'))
+                USING NEW, NEW.exact_hash, was_id;
+            END IF;
+            RETURN NULL;
         END IF;
     END IF;
     RETURN NEW;

@@ -180,8 +180,8 @@ $$;
 -- order) with the md5 of each record's text as sent, keys sorted ("exact" hashes; NULL for a
 -- record rejected for its content whose key is valid). Records the keys as seen by the run and
 -- returns the positions (1-based) of the records that are not byte-for-byte the current
--- version: is_new when the key is absent or deleted; otherwise the caller compares content
--- hashes (lake.differs), which only costs canonicalising the records whose text differs.
+-- version: is_new when the key is absent or deleted; otherwise its text changed, the caller
+-- sends it and raw's row trigger decides whether its content did (lake.stored says).
 -- `again` marks a key an earlier batch of the run offered already: the same record again is a
 -- repeat (stored once), another one a conflict (rejected). One statement: an index probe on
 -- xform's primary key, and one on the seen keys, per record.
@@ -213,8 +213,10 @@ BEGIN
 END
 $$;
 
--- Change detection, step 2: the positions of the records whose content hash (md5 of the
--- canonical JSON) differs from the current version's.
+-- Change detection, for keys an earlier batch of the run stored: the positions of the records
+-- whose content hash (md5 of the canonical JSON) differs from the current version's, the one
+-- the run stored (a conflict; the others are repeats). Read-only: what raw keeps, its trigger
+-- decides.
 CREATE OR REPLACE FUNCTION lake.differs(run bigint, keys jsonb, content_hashes uuid[])
 RETURNS SETOF int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -235,27 +237,24 @@ BEGIN
 END
 $$;
 
--- Change detection, step 3: records found unchanged by their content hash although their text
--- differed (a source that sends never-store fields, or arrays in another order): their current
--- version remembers the hash of this text, so that the same text given again is recognised at
--- step 1, without being stripped and hashed again. Raw keeps the hash its version was stored
--- with.
-CREATE OR REPLACE FUNCTION lake.remember_exact(run bigint, keys jsonb, exact_hashes uuid[])
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Change detection, step 3: which of the records a batch sent raw kept (the others raw's row
+-- trigger found equal to their current version): the positions of the keys with a raw row of
+-- this run. A key an earlier batch of the run stored is not sent again (lake.offer says
+-- `again`), so such a row is this batch's.
+CREATE OR REPLACE FUNCTION lake.stored(run bigint, keys jsonb) RETURNS SETOF int
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r lake.runs := lake.writing_run(run);
-    d lake.domains := lake.domain(r.domain);
+    d lake.domains := lake.domain((SELECT domain FROM lake.runs WHERE run_id = run));
 BEGIN
-    EXECUTE format($sql$
+    RETURN QUERY EXECUTE format($sql$
         WITH offered AS MATERIALIZED (%1$s)
-        UPDATE %2$I.%3$I AS x SET exact_hash = o.hash
-        FROM offered AS o
-        WHERE %4$s AND x.deleted_at IS NULL AND x.exact_hash IS DISTINCT FROM o.hash
+        SELECT o.ord FROM offered AS o
+        WHERE EXISTS (SELECT FROM %2$I.%3$I AS r WHERE %4$s AND r.run_id = $3 AND NOT r.deleted)
+        ORDER BY o.ord
         $sql$,
-        lake.offered_rows(d), d.domain || '_xform', 'current_' || d.domain || '_data',
-        lake.key_match(d.key_columns, 'x', 'o'))
-    USING keys, exact_hashes;
+        lake.offered_rows(d), d.domain || '_raw', d.domain || '_data',
+        lake.key_match(d.key_columns, 'r', 'o'))
+    USING keys, NULL::uuid[], run;
 END
 $$;
 

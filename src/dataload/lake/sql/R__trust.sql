@@ -17,17 +17,27 @@ RETURN EXISTS (
     WHERE CASE WHEN right(p, 1) = '*' THEN starts_with(lower(name), lower(left(p, -1)))
                ELSE lower(name) = lower(p) END);
 
--- The value without the never-store fields, at any depth.
+-- The value without the never-store fields, at any depth. Only the members whose text holds
+-- such a field name (lake.never_store_pattern) are walked: the rest is kept as it is, so that
+-- stripping a 5 KB person costs the path to its never-store fields, not a walk of all of it.
 CREATE OR REPLACE FUNCTION lake.strip_fields(value jsonb, patterns text[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    pattern text := lake.never_store_pattern(patterns);
 BEGIN
     CASE jsonb_typeof(value)
     WHEN 'object' THEN
-        RETURN coalesce((SELECT jsonb_object_agg(k, lake.strip_fields(v, patterns))
+        RETURN coalesce((SELECT jsonb_object_agg(k, CASE WHEN jsonb_typeof(v) IN ('object', 'array')
+                                                              AND v::text ~* pattern
+                                                         THEN lake.strip_fields(v, patterns)
+                                                         ELSE v END)
                          FROM jsonb_each(value) AS e(k, v)
                          WHERE NOT lake.is_never_store(k, patterns)), '{}');
     WHEN 'array' THEN
-        RETURN coalesce((SELECT jsonb_agg(lake.strip_fields(v, patterns) ORDER BY n)
+        RETURN coalesce((SELECT jsonb_agg(CASE WHEN jsonb_typeof(v) IN ('object', 'array')
+                                                    AND v::text ~* pattern
+                                               THEN lake.strip_fields(v, patterns)
+                                               ELSE v END ORDER BY n)
                          FROM jsonb_array_elements(value) WITH ORDINALITY AS a(v, n)), '[]');
     ELSE
         RETURN value;
