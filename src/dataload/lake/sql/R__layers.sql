@@ -92,10 +92,13 @@ BEGIN
     EXECUTE format($sql$
         COMMENT ON TABLE %1$I_raw.%2$I IS
         'Insert-only history of %1$s records: a row per change (content_hash = md5 of the '
-        'canonical JSON, lake.canonical_json; exact_hash = md5 of the text the loader sent, '
-        'keys sorted) or deletion (deleted, %2$s NULL). Inserting here updates %1$s_xform '
-        'and %1$s_curated.'
+        'canonical JSON, lake.canonical_json; exact_hash = md5 of given_text, the text the '
+        'loader was given, keys sorted, which the lake parses into %2$s and never stores) or '
+        'deletion (deleted, %2$s NULL). Inserting here updates %1$s_xform and %1$s_curated.'
         $sql$, d, data);
+    EXECUTE format('COMMENT ON COLUMN %I.%I.given_text IS %L', d || '_raw', data,
+                   'The text the loader was given: raw''s row trigger hashes it into '
+                   'exact_hash, parses it, strips it and empties this column.');
 
     EXECUTE format($sql$
         CREATE TABLE %1$I_xform.%2$I (

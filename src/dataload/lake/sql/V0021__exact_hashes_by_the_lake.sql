@@ -19,6 +19,9 @@ BEGIN
              FROM lake.domains AS m
              WHERE NOT EXISTS (SELECT FROM lake.tables AS t WHERE t.domain = m.domain) LOOP
         EXECUTE format('ALTER TABLE %s ADD COLUMN given_text text', d.raw);
+        EXECUTE format('COMMENT ON COLUMN %s.given_text IS %L', d.raw,
+                       'The text the loader was given: raw''s row trigger hashes it into '
+                       'exact_hash, parses it, strips it and empties this column.');
         EXECUTE format('DROP TRIGGER fill_content_hash ON %s', d.raw);
         EXECUTE format('CREATE TRIGGER fill_content_hash BEFORE INSERT ON %s FOR EACH ROW
                         EXECUTE FUNCTION lake.raw_fill_hash(%L)', d.raw, d.domain);
