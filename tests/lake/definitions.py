@@ -2,8 +2,8 @@
 
 Functions of schema lake (pg_get_functiondef, with their owner, privileges and comment), views
 of schema lake (pg_get_viewdef) and every user trigger of the database (pg_get_triggerdef).
-The walkers lake.compile_walker generates (lake.walk_*) are data, made per domain from its
-service filters: they come separately.
+The functions compiled per domain are data, made from its service filters (lake.compile_walker:
+lake.walk_*) and its names (lake.compile_raw_trigger: lake.raw_row_*): they come separately.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ SELECT p.oid::regprocedure::text AS name,
        coalesce(p.proacl::text, '') AS acl,
        coalesce(obj_description(p.oid, 'pg_proc'), '') AS comment
 FROM pg_proc AS p
-WHERE p.pronamespace = 'lake'::regnamespace AND p.proname LIKE $1 AND p.proname NOT LIKE $2
+WHERE p.pronamespace = 'lake'::regnamespace AND p.proname ~ $1 AND p.proname !~ $2
 ORDER BY 1
 """
 _VIEWS = """
@@ -35,10 +35,18 @@ ORDER BY 1
 """
 
 
-async def lake_functions(conn: asyncpg.Connection, *, walkers: bool = False) -> dict[str, str]:
-    """signature -> definition of the functions of schema lake (walkers, or all but them)."""
-    pattern, excluded = ("walk\\_%", "") if walkers else ("%", "walk\\_%")
-    rows = await conn.fetch(_FUNCTIONS, pattern, excluded)
+_COMPILED = {"walker": "^walk_", "raw trigger": "^raw_row_"}
+
+
+async def lake_functions(
+    conn: asyncpg.Connection, *, compiled: str | None = None
+) -> dict[str, str]:
+    """signature -> definition of the functions of schema lake: those compiled per domain of
+    one kind ("walker", "raw trigger"), or all but them."""
+    if compiled:
+        rows = await conn.fetch(_FUNCTIONS, _COMPILED[compiled], "^$")
+    else:
+        rows = await conn.fetch(_FUNCTIONS, "", "|".join(_COMPILED.values()))
     return {
         r["name"]: f"{r['definition']}-- owner {r['owner']} acl {r['acl']} comment {r['comment']}"
         for r in rows
@@ -51,5 +59,6 @@ async def lake_code(conn: asyncpg.Connection) -> dict[str, dict[str, str]]:
         "function": await lake_functions(conn),
         "view": {r["name"]: r["definition"] for r in await conn.fetch(_VIEWS)},
         "trigger": {r["name"]: r["definition"] for r in await conn.fetch(_TRIGGERS)},
-        "walker": await lake_functions(conn, walkers=True),
+        "walker": await lake_functions(conn, compiled="walker"),
+        "raw trigger": await lake_functions(conn, compiled="raw trigger"),
     }

@@ -69,7 +69,7 @@ async def test_every_lake_function_has_one_definition_in_one_repeatable_script(c
     where = _defined_in_scripts()
     in_database = await conn.fetch(
         r"""SELECT p.proname, count(*) AS overloads FROM pg_proc AS p
-            WHERE p.pronamespace = 'lake'::regnamespace AND p.proname NOT LIKE 'walk\_%'
+            WHERE p.pronamespace = 'lake'::regnamespace AND p.proname !~ '^(walk|raw_row)_'
             GROUP BY p.proname
             UNION ALL
             SELECT c.relname, 1 FROM pg_class AS c
@@ -155,7 +155,7 @@ async def test_the_repeatable_scripts_create_the_lake_code_in_name_order(conn):
 
         dropped = await conn.fetchval(
             r"""SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc AS p
-                WHERE p.pronamespace = 'lake'::regnamespace AND p.proname NOT LIKE 'walk\_%'"""
+                WHERE p.pronamespace = 'lake'::regnamespace AND p.proname !~ '^(walk|raw_row)_'"""
         )
         await conn.execute(f"DROP FUNCTION {dropped} CASCADE")
         assert await lake_functions(conn) == {}

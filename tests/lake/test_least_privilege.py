@@ -326,3 +326,32 @@ async def test_the_loader_cannot_vouch_for_a_text_the_lake_never_saw(lake_roles,
         "SELECT person_data FROM person_xform.current_person_data WHERE bu_uid = 'U00000001'"
     )
     assert orjson.loads(current) == genuine
+
+
+async def test_raw_row_triggers_are_compiled_and_db_init_leaves_them_alone(admin):
+    """Compiled once (`dataload db init` checks them on every run, while other runs may load:
+    replaced each time, they would wait for those loads, or collide with them)."""
+    compiled = r"""SELECT t.tgrelid::regclass::text, p.oid, p.xmin::text, t.xmin::text, t.tgenabled
+                   FROM pg_trigger AS t JOIN pg_proc AS p ON p.oid = t.tgfoid
+                   WHERE t.tgname = 'fill_content_hash' ORDER BY 1"""
+    before = await admin.fetch(compiled)
+    await admin.execute("SELECT lake.protect_raw(domain) FROM lake.domains")
+    assert await admin.fetch(compiled) == before
+    assert {r[0] for r in before} >= {f"{d}_raw.{d}_data" for d in ("term", "course", "person")}
+    assert {r[4] for r in before} == {b"A"}  # ENABLE ALWAYS
+
+
+async def test_raw_refuses_rows_while_its_row_trigger_is_not_compiled(admin):
+    """Between V0021 and the compilation that follows it, raw's row trigger is the generic one:
+    it stores nothing rather than store by rules that are not the current ones."""
+    await admin.execute(
+        "DROP TRIGGER fill_content_hash ON person_raw.person_data;"
+        " CREATE TRIGGER fill_content_hash BEFORE INSERT ON person_raw.person_data"
+        " FOR EACH ROW EXECUTE FUNCTION lake.raw_fill_hash()"
+    )
+    with pytest.raises(asyncpg.PostgresError, match="not compiled"):
+        await admin.execute(
+            "INSERT INTO person_raw.person_data (bu_uid, given_text) VALUES ('U1', $1)",
+            f'{{"personid": "U1", "ssn": "{SSN}"}}',
+        )
+    assert SSN not in await raw_text(admin)

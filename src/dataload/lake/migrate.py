@@ -245,6 +245,14 @@ async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> li
                 script.checksum,
             )
             applied_now.append(script.label)
+        if applied_now and await conn.fetchval(
+            "SELECT to_regprocedure('lake.compile_raw_trigger(text)') IS NOT NULL"
+        ):
+            # Compiled code follows the scripts it is compiled from: raw's row triggers.
+            await conn.execute(
+                "SELECT lake.compile_raw_trigger(domain) FROM lake.domains AS m"
+                " WHERE NOT EXISTS (SELECT FROM lake.tables AS t WHERE t.domain = m.domain)"
+            )
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now

@@ -155,11 +155,6 @@ BEGIN
         $sql$, d, d || '_history', k, data);
 
     EXECUTE format($sql$
-        CREATE TRIGGER fill_content_hash BEFORE INSERT ON %1$I_raw.%2$I
-        FOR EACH ROW WHEN (NEW.content_hash IS NULL AND NOT NEW.deleted)
-        EXECUTE FUNCTION lake.raw_fill_hash(%1$L)
-        $sql$, d, data);
-    EXECUTE format($sql$
         CREATE TRIGGER propagate AFTER INSERT ON %1$I_raw.%2$I
         REFERENCING NEW TABLE AS new_rows
         FOR EACH STATEMENT EXECUTE FUNCTION lake.raw_propagate(%1$L)
@@ -176,7 +171,7 @@ END
 $$;
 
 -- What lake.install_domain_layers creates, made safe: the seen table logged and able to hold a
--- listing, raw guarded against rewrites, the raw row trigger also for deletions.
+-- listing, raw guarded against rewrites (its row trigger is lake.compile_raw_trigger's).
 CREATE OR REPLACE FUNCTION lake.harden_domain(domain_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -189,9 +184,6 @@ BEGIN
     EXECUTE format('COMMENT ON TABLE lake.%I IS %L', d.domain || '_seen',
                    'Keys offered (listed false) or listed (listed true) by running loads: what a '
                    'complete snapshot is compared with. Logged, so that it survives a crash.');
-    EXECUTE format('DROP TRIGGER IF EXISTS fill_content_hash ON %s', raw);
-    EXECUTE format('CREATE TRIGGER fill_content_hash BEFORE INSERT ON %s FOR EACH ROW
-                    EXECUTE FUNCTION lake.raw_fill_hash(%L)', raw, d.domain);
     EXECUTE format('DROP TRIGGER IF EXISTS insert_only ON %s', raw);
     EXECUTE format('CREATE TRIGGER insert_only BEFORE UPDATE OR DELETE ON %s
                     FOR EACH STATEMENT EXECUTE FUNCTION lake.raw_refuse_rewrite()', raw);
@@ -218,13 +210,14 @@ BEGIN
 END
 $$;
 
--- BEFORE INSERT on raw, for every row whatever it supplies, in every session mode (ENABLE
--- ALWAYS), with the owner's rights (the loader may only INSERT into raw). Compares with the
--- key's latest raw row, which includes rows inserted earlier by the same statement (PostgreSQL
--- shows a row-level BEFORE trigger the rows its statement already inserted), so duplicates
--- within one INSERT add no version. No hash is taken on the writer's word where it decides
--- anything: a row that claimed the hashes of another record (the one the source will send
--- next) would otherwise make the lake take that record for unchanged, for good.
+-- Raw's row trigger, compiled for each domain (lake.compile_raw_trigger, below): BEFORE INSERT,
+-- for every row whatever it supplies, in every session mode (ENABLE ALWAYS), with the owner's
+-- rights (the loader may only INSERT into raw). Compares with the key's latest raw row, which
+-- includes rows inserted earlier by the same statement (PostgreSQL shows a row-level BEFORE
+-- trigger the rows its statement already inserted), so duplicates within one INSERT add no
+-- version. No hash is taken on the writer's word where it decides anything: a row that claimed
+-- the hashes of another record (the one the source will send next) would otherwise make the
+-- lake take that record for unchanged, for good.
 -- * given_text, the record's text as the loader was given it (the loader's COPY sends it):
 --   the row's exact_hash is its md5, computed here, and the record is parsed from it. A row
 --   without it keeps no exact hash (nothing vouches for one), so it never stops a resend.
@@ -241,11 +234,35 @@ $$;
 -- The content hash a loader supplies for a new or changed record is kept (canonical.py: 0.06 ms
 -- a record, against 2 ms for lake.content_hash): it can make a row's hash wrong, never hide
 -- a version (README, "Least privilege").
-CREATE OR REPLACE FUNCTION lake.raw_fill_hash() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Compiled, the domain's names and never-store patterns are written in: each row runs static
+-- statements with cached plans, about half the cost of one function for every domain.
+CREATE OR REPLACE FUNCTION lake.compile_raw_trigger(domain_name text) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
-    d lake.domains := lake.domain(TG_ARGV[0]);
-    data_column text := d.domain || '_data';
+    d     lake.domains := lake.domain(domain_name);
+    data  text := d.domain || '_data';
+    raw   text := format('%I.%I', d.domain || '_raw', data);
+    fn    text := format('lake.%I', 'raw_row_' || d.domain);
+    strip text := '';
+    body  text;
+BEGIN
+    IF cardinality(d.never_store) > 0 THEN
+        strip := format($strip$
+    IF given::text ~* %1$L THEN
+        kept := lake.strip_matching(given, %1$L, %2$L);
+        IF kept IS DISTINCT FROM given THEN
+            NEW.%3$I := kept;
+            given := kept;
+            IF NEW.exact_hash IS NULL THEN
+                NEW.content_hash := NULL;  -- by hand: a hash it claims is the unstripped record's
+            END IF;
+        END IF;
+    END IF;$strip$,
+            lake.never_store_pattern(d.never_store), lake.never_store_name_pattern(d.never_store),
+            data);
+    END IF;
+    body := format($body$
+DECLARE
     given jsonb;
     kept jsonb;
     was_id bigint;
@@ -254,11 +271,8 @@ DECLARE
     was jsonb;
     same boolean;
 BEGIN
-    EXECUTE format(
-        'SELECT r.raw_id, r.deleted, r.content_hash FROM %1$I.%2$I AS r, (SELECT ($1).*) AS n
-         WHERE %3$s ORDER BY r.raw_id DESC LIMIT 1',
-        d.domain || '_raw', data_column, lake.key_match(d.key_columns, 'r', 'n'))
-    INTO was_id, was_deleted, was_hash USING NEW;
+    SELECT r.raw_id, r.deleted, r.content_hash INTO was_id, was_deleted, was_hash
+    FROM %1$s AS r WHERE %2$s ORDER BY r.raw_id DESC LIMIT 1;
     IF NEW.deleted THEN
         NEW.given_text := NULL;
         NEW.exact_hash := NULL;
@@ -269,30 +283,17 @@ BEGIN
     END IF;
     IF NEW.given_text IS NOT NULL THEN
         NEW.exact_hash := md5(NEW.given_text)::uuid;
-        given := NEW.given_text::jsonb;
-        kept := given;
+        NEW.%3$I := NEW.given_text::jsonb;
         NEW.given_text := NULL;
     ELSE
         NEW.exact_hash := NULL;
-        given := to_jsonb(NEW) -> data_column;
     END IF;
-    IF cardinality(d.never_store) > 0
-       AND given::text ~* lake.never_store_pattern(d.never_store) THEN
-        kept := lake.strip_fields(given, d.never_store);
-        IF kept IS DISTINCT FROM given AND NEW.exact_hash IS NULL THEN
-            NEW.content_hash := NULL;  -- by hand: a hash it claims is the unstripped record's
-        END IF;
-    END IF;
-    IF kept IS NOT NULL THEN
-        NEW := jsonb_populate_record(NEW, jsonb_build_object(data_column, kept));
-        given := kept;
-    END IF;
+    given := NEW.%3$I;%4$s
     IF NEW.content_hash IS NULL THEN
         NEW.content_hash := lake.content_hash(given);
     END IF;
     IF was_deleted = false THEN
-        EXECUTE format('SELECT %1$I FROM %2$I.%1$I WHERE raw_id = $1', data_column, d.domain || '_raw')
-        INTO was USING was_id;
+        SELECT r.%3$I INTO was FROM %1$s AS r WHERE r.raw_id = was_id;
         same := was = given;
         IF NOT same AND (was_hash = NEW.content_hash OR (was @> given AND given @> was)) THEN
             same := lake.canonical_json(was) = lake.canonical_json(given);
@@ -302,17 +303,47 @@ BEGIN
         END IF;
         IF same THEN
             IF NEW.exact_hash IS NOT NULL THEN
-                EXECUTE format(
-                    'UPDATE %1$I.%2$I AS x SET exact_hash = $2 FROM (SELECT ($1).*) AS n
-                     WHERE %3$s AND x.raw_id = $3 AND x.exact_hash IS DISTINCT FROM $2',
-                    d.domain || '_xform', 'current_' || data_column,
-                    lake.key_match(d.key_columns, 'x', 'n'))
-                USING NEW, NEW.exact_hash, was_id;
+                UPDATE %5$s AS x SET exact_hash = NEW.exact_hash
+                WHERE %6$s AND x.raw_id = was_id AND x.exact_hash IS DISTINCT FROM NEW.exact_hash;
             END IF;
             RETURN NULL;
         END IF;
     END IF;
     RETURN NEW;
+END
+$body$,
+        raw,
+        (SELECT string_agg(format('r.%1$I = NEW.%1$I', c), ' AND ') FROM unnest(d.key_columns) AS c),
+        data, strip,
+        format('%I.%I', d.domain || '_xform', 'current_' || data),
+        (SELECT string_agg(format('x.%1$I = NEW.%1$I', c), ' AND ') FROM unnest(d.key_columns) AS c));
+    -- Only what changed is replaced: db init protects every domain on every run, while another
+    -- run may be loading (CREATE OR REPLACE and CREATE TRIGGER would wait for it, or collide).
+    IF NOT EXISTS (SELECT FROM pg_proc WHERE oid = to_regprocedure(fn || '()') AND prosrc = body) THEN
+        EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql
+                        SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L', fn, body);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_trigger
+                   WHERE tgrelid = raw::regclass AND tgname = 'fill_content_hash'
+                     AND tgfoid = to_regprocedure(fn || '()') AND tgqual IS NULL
+                     AND tgenabled = 'A') THEN
+        EXECUTE format('DROP TRIGGER IF EXISTS fill_content_hash ON %s', raw);
+        EXECUTE format('CREATE TRIGGER fill_content_hash BEFORE INSERT ON %s FOR EACH ROW
+                        EXECUTE FUNCTION %s()', raw, fn);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER fill_content_hash', raw);
+    END IF;
+END
+$$;
+
+-- What raw's row trigger was before it was compiled for each domain, and still is for a moment
+-- while the lake migrates (V0021 points raw at it; lake/migrate.py then compiles): it refuses,
+-- so that no row is stored by rules that are not the current ones.
+CREATE OR REPLACE FUNCTION lake.raw_fill_hash() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'raw''s row trigger on %.% is not compiled', TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Run `dataload db init` (or lake.compile_raw_trigger) to compile it.';
 END
 $$;
 

@@ -50,20 +50,17 @@ $$;
 
 -- Make a domain's raw protections hold whoever writes: every trigger of raw (and of its
 -- partitions) fires in every session mode (ENABLE ALWAYS: session_replication_role = replica
--- skips the others), and a document domain's row trigger fires for every row, whatever
--- content_hash it supplies. Idempotent and cheap when all is in place: `dataload db init` runs
--- it for every domain.
+-- skips the others), and a document domain's row trigger is compiled for it and fires for every
+-- row, whatever it supplies (lake.compile_raw_trigger). Idempotent and cheap when all is in
+-- place: `dataload db init` runs it for every domain.
 CREATE OR REPLACE FUNCTION lake.protect_raw(domain_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     raw regclass := lake.raw_table(domain_name)::regclass;
     t   record;
 BEGIN
-    IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = raw AND tgname = 'fill_content_hash'
-                                        AND tgqual IS NOT NULL) THEN
-        EXECUTE format('DROP TRIGGER fill_content_hash ON %s', raw);
-        EXECUTE format('CREATE TRIGGER fill_content_hash BEFORE INSERT ON %s FOR EACH ROW
-                        EXECUTE FUNCTION lake.raw_fill_hash(%L)', raw, domain_name);
+    IF NOT lake.is_tabular(domain_name) THEN
+        PERFORM lake.compile_raw_trigger(domain_name);
     END IF;
     FOR t IN SELECT tg.tgrelid::regclass AS rel, tg.tgname
              FROM (SELECT raw AS relid UNION SELECT relid FROM pg_partition_tree(raw)) AS p

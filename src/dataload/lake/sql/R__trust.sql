@@ -17,33 +17,52 @@ RETURN EXISTS (
     WHERE CASE WHEN right(p, 1) = '*' THEN starts_with(lower(name), lower(left(p, -1)))
                ELSE lower(name) = lower(p) END);
 
--- The value without the never-store fields, at any depth. Only the members whose text holds
--- such a field name (lake.never_store_pattern) are walked: the rest is kept as it is, so that
--- stripping a 5 KB person costs the path to its never-store fields, not a walk of all of it.
-CREATE OR REPLACE FUNCTION lake.strip_fields(value jsonb, patterns text[]) RETURNS jsonb
+-- A regular expression that matches exactly the field names of the patterns, without case:
+-- lake.is_never_store as one test.
+CREATE OR REPLACE FUNCTION lake.never_store_name_pattern(patterns text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN '^(' || (SELECT string_agg(CASE WHEN right(p, 1) = '*'
+                                       THEN regexp_replace(left(p, -1), '([^A-Za-z0-9_])', '\\\1', 'g') || '.*'
+                                       ELSE regexp_replace(p, '([^A-Za-z0-9_])', '\\\1', 'g') END, '|')
+                FROM unnest(patterns) AS p) || ')$';
+
+-- lake.strip_fields (below), given its two tests: `names` matches a never-store field's name, `text` a
+-- value's text that holds one (lake.never_store_pattern). The fields are removed where they
+-- stand, and only the members whose text holds one are walked: stripping a 5 KB person costs
+-- the path to its never-store fields, not a rebuild of all of it.
+CREATE OR REPLACE FUNCTION lake.strip_matching(value jsonb, text_pattern text, names text)
+RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-    pattern text := lake.never_store_pattern(patterns);
+    result jsonb := value;
+    member record;
 BEGIN
-    CASE jsonb_typeof(value)
-    WHEN 'object' THEN
-        RETURN coalesce((SELECT jsonb_object_agg(k, CASE WHEN jsonb_typeof(v) IN ('object', 'array')
-                                                              AND v::text ~* pattern
-                                                         THEN lake.strip_fields(v, patterns)
-                                                         ELSE v END)
-                         FROM jsonb_each(value) AS e(k, v)
-                         WHERE NOT lake.is_never_store(k, patterns)), '{}');
-    WHEN 'array' THEN
-        RETURN coalesce((SELECT jsonb_agg(CASE WHEN jsonb_typeof(v) IN ('object', 'array')
-                                                    AND v::text ~* pattern
-                                               THEN lake.strip_fields(v, patterns)
-                                               ELSE v END ORDER BY n)
-                         FROM jsonb_array_elements(value) WITH ORDINALITY AS a(v, n)), '[]');
-    ELSE
-        RETURN value;
-    END CASE;
+    IF jsonb_typeof(value) = 'object' THEN
+        result := value - ARRAY(SELECT k FROM jsonb_object_keys(value) AS k WHERE k ~* names);
+        FOR member IN SELECT e.key AS at, e.value AS item FROM jsonb_each(result) AS e
+                      WHERE jsonb_typeof(e.value) IN ('object', 'array')
+                        AND e.value::text ~* text_pattern LOOP
+            result := jsonb_set(result, ARRAY[member.at],
+                                lake.strip_matching(member.item, text_pattern, names));
+        END LOOP;
+    ELSIF jsonb_typeof(value) = 'array' THEN
+        FOR member IN SELECT (a.n - 1)::text AS at, a.item FROM jsonb_array_elements(value)
+                                                          WITH ORDINALITY AS a(item, n)
+                      WHERE jsonb_typeof(a.item) IN ('object', 'array')
+                        AND a.item::text ~* text_pattern LOOP
+            result := jsonb_set(result, ARRAY[member.at],
+                                lake.strip_matching(member.item, text_pattern, names));
+        END LOOP;
+    END IF;
+    RETURN result;
 END
 $$;
+
+-- The value without the never-store fields, at any depth.
+CREATE OR REPLACE FUNCTION lake.strip_fields(value jsonb, patterns text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN lake.strip_matching(value, lake.never_store_pattern(patterns),
+                           lake.never_store_name_pattern(patterns));
 
 -- Raw is insert-only ----------------------------------------------------------------------------
 
