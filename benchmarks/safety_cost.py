@@ -57,6 +57,7 @@ class Server:
         self.server.start()
         self.settings = Settings(
             _env_file=None,
+            POSTGRES_HOST=None,  # its own embedded server, whatever POSTGRES_HOST says
             DATALOAD_HOME=self.home,
             DATALOAD_EMBEDDED_UNSAFE_FAST=unsafe_fast,
             POSTGRES_DB="template_lake",
