@@ -355,3 +355,18 @@ async def test_raw_refuses_rows_while_its_row_trigger_is_not_compiled(admin):
             f'{{"personid": "U1", "ssn": "{SSN}"}}',
         )
     assert SSN not in await raw_text(admin)
+
+
+@pytest.mark.parametrize("column", ["person_data", "given_text"])
+async def test_a_never_store_field_whose_name_holds_a_quote_is_stripped(loader, admin, column):
+    """`finAid*` matches any name that starts so: the test of the text that finds them stopped
+    at a quote, so `finAidX"Y` went into raw as it was."""
+    cast = "::jsonb" if column == "person_data" else ""
+    await loader.execute(
+        f"INSERT INTO person_raw.person_data (bu_uid, {column}) VALUES ('U1', $1{cast})",
+        orjson.dumps(
+            {"personid": "U1", 'finAidX"Y': FIN_AID, "more": {'finAid"': FIN_AID}}
+        ).decode(),
+    )
+    assert FIN_AID not in await everything(admin)
+    assert await admin.fetchval("SELECT count(*) FROM person_raw.person_data") == 1

@@ -344,7 +344,7 @@ class LoadRun:
         hashes and shapes (one walk, shape.hashed_shape) of the next chunk are computed (Python)
         while the server propagates the current one (PostgreSQL). A record whose hash cannot be
         computed is refused (`batch.refuse`), not sent. Each record goes as the text it was
-        given (`given_text`): raw parses, strips and hashes it (lake.raw_fill_hash)."""
+        given (`given_text`): raw parses, strips and hashes it (lake.compile_raw_trigger)."""
         domain = self.domain
         chunks = [positions[i : i + _COPY_CHUNK] for i in range(0, len(positions), _COPY_CHUNK)]
         sent: list[int] = []

@@ -247,8 +247,10 @@ DECLARE
     body  text;
 BEGIN
     IF cardinality(d.never_store) > 0 THEN
+        -- The text as given is tested when no key in it can be escaped (no backslash at all):
+        -- as jsonb writes it otherwise (lake.never_store_pattern).
         strip := format($strip$
-    IF given::text ~* %1$L THEN
+    IF (CASE WHEN strpos(sent, '\') = 0 THEN sent ELSE given::text END) ~* %1$L THEN
         kept := lake.strip_matching(given, %1$L, %2$L);
         IF kept IS DISTINCT FROM given THEN
             NEW.%3$I := kept;
@@ -263,6 +265,7 @@ BEGIN
     END IF;
     body := format($body$
 DECLARE
+    sent text;  -- the text given, when there is one
     given jsonb;
     kept jsonb;
     was_id bigint;
@@ -282,8 +285,9 @@ BEGIN
         RETURN NEW;
     END IF;
     IF NEW.given_text IS NOT NULL THEN
-        NEW.exact_hash := md5(NEW.given_text)::uuid;
-        NEW.%3$I := NEW.given_text::jsonb;
+        sent := NEW.given_text;
+        NEW.exact_hash := md5(sent)::uuid;
+        NEW.%3$I := sent::jsonb;
         NEW.given_text := NULL;
     ELSE
         NEW.exact_hash := NULL;

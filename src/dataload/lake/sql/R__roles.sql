@@ -71,12 +71,15 @@ BEGIN
 END
 $$;
 
--- A regular expression that finds a never-store field's key in a jsonb value's text (`"ssn": `,
--- `"finAidAward": `), compared without case: the cheap test before lake.strip_fields walks a
--- record. A string value that merely contains such text costs a walk, never a wrong answer.
+-- A regular expression that finds a never-store field's key in a JSON text, compact or as jsonb
+-- writes it (`"ssn": `, `"ssn":`; `"finAid` for the prefix finAid*), compared without case: the
+-- cheap test before lake.strip_fields walks a record. A string value that merely contains such
+-- text costs a walk, never a wrong answer. (A prefix is not followed to the key's closing quote:
+-- a name holding an escaped quote, `finAidX\"Y`, would end the match there.) A text in which
+-- keys may be escaped (`\u0073sn`) must be tested as jsonb writes it, which escapes no letter.
 CREATE OR REPLACE FUNCTION lake.never_store_pattern(patterns text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN '"(' || (SELECT string_agg(CASE WHEN right(p, 1) = '*'
-                                       THEN regexp_replace(left(p, -1), '([^A-Za-z0-9_])', '\\\1', 'g') || '[^"]*'
-                                       ELSE regexp_replace(p, '([^A-Za-z0-9_])', '\\\1', 'g') END, '|')
-                FROM unnest(patterns) AS p) || ')": ';
+                                       THEN regexp_replace(left(p, -1), '([^A-Za-z0-9_])', '\\\1', 'g')
+                                       ELSE regexp_replace(p, '([^A-Za-z0-9_])', '\\\1', 'g') || '"\s*:' END, '|')
+                FROM unnest(patterns) AS p) || ')';
