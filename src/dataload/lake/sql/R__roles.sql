@@ -73,7 +73,7 @@ $$;
 
 -- A regular expression that finds a never-store field's key in a JSON text, compact or as jsonb
 -- writes it (`"ssn": `, `"ssn":`; `"finAid` for the prefix finAid*), compared without case: the
--- cheap test before lake.strip_fields walks a record. A string value that merely contains such
+-- cheap test before lake.strip_matching walks a record. A string value that merely contains such
 -- text costs a walk, never a wrong answer. (A prefix is not followed to the key's closing quote:
 -- a name holding an escaped quote, `finAidX\"Y`, would end the match there.) A text in which
 -- keys may be escaped (`\u0073sn`) must be tested as jsonb writes it, which escapes no letter.

