@@ -65,6 +65,10 @@ POLL_S = 1.0
 CANCEL_WAIT_S = 60.0
 #: The same when the parent itself is being stopped (Ctrl-C): shorter, someone is waiting.
 INTERRUPTED_CANCEL_WAIT_S = 15.0
+#: How often a cancellation is sent again to shards still cancelling. Prefect delivers it to a
+#: shard's process as an event, to those listening then: a shard still starting when it was
+#: sent listens only afterwards and would run on (its worker polls for it every 120 s).
+RESEND_CANCEL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -306,21 +310,27 @@ async def _refreshed(client: PrefectClient, runs: list[ShardRun]) -> list[ShardR
 
 
 async def _cancel_and_wait(runs: list[ShardRun], wait_s: float) -> list[ShardRun]:
-    """Cancel the shards not yet ended and wait (up to `wait_s`) until they have."""
+    """Cancel the shards not yet ended and wait (up to `wait_s`) until they have, cancelling
+    again every RESEND_CANCEL_S those that have not."""
     await _cancel(runs)
     deadline = time.monotonic() + wait_s
+    resend = time.monotonic() + RESEND_CANCEL_S
     async with get_client() as client:
         while time.monotonic() < deadline:
             runs = await _refreshed(client, runs)
             if all(_is_final(run) for run in runs):
                 break
+            if time.monotonic() >= resend:
+                await _cancel(runs)
+                resend = time.monotonic() + RESEND_CANCEL_S
             await asyncio.sleep(POLL_S)
     return runs
 
 
 async def _cancel(runs: Sequence[ShardRun]) -> None:
     """Ask Prefect to cancel every shard not yet ended: a running one is stopped by its worker
-    (Cancelling), one no worker took yet is cancelled outright."""
+    (Cancelling, sent again to one still cancelling), one no worker took yet is cancelled
+    outright."""
     pending = [run for run in runs if not _is_final(run)]
     if not pending:
         return
@@ -330,7 +340,11 @@ async def _cancel(runs: Sequence[ShardRun]) -> None:
                 current = await client.read_flow_run(run.flow_run.id)
                 if current.state is None or current.state.is_final():
                     continue
-                taken = current.state.type in (StateType.RUNNING, StateType.PENDING)
+                taken = current.state.type in (
+                    StateType.RUNNING,
+                    StateType.PENDING,
+                    StateType.CANCELLING,
+                )
                 state = State(
                     type=StateType.CANCELLING if taken else StateType.CANCELLED,
                     message="cancelled by its parent: another shard failed or it was stopped",
