@@ -3,14 +3,16 @@
 -- will send next) made the lake take that version for unchanged, for good (issue 16).
 --
 -- Each document domain's raw table gets given_text: the record's text as the loader was given
--- it, never-store fields included. Raw's row trigger (lake.raw_fill_hash, R__layers.sql) hashes
--- it into exact_hash, parses it into the record, strips that and empties the column: it is
--- never stored. lake.remember_exact, which set a current version's exact hash to whatever the
--- loader said, is gone: the trigger remembers the hash of a text it found unchanged.
+-- it, never-store fields included. Raw's row trigger (compiled per domain by
+-- lake.compile_raw_trigger, R__layers.sql) hashes it into exact_hash, parses it into the
+-- record, strips that and empties the column: it is never stored. lake.remember_exact, which
+-- set a current version's exact hash to whatever the loader said, is gone: the trigger
+-- remembers the hash of a text it found unchanged.
 --
--- The trigger now has work on every row, so it fires for every row in every session mode from
--- here on, not only from `dataload db init` (lake.protect_raw): a lake that was only migrated
--- kept the trigger of V0012, which skipped rows that brought a content hash.
+-- Here raw's row trigger is pointed at lake.raw_fill_hash, for every row in every session mode
+-- (a lake that was only migrated kept the trigger of V0012, which skipped rows that brought a
+-- content hash). Once the repeatable scripts have run, that function refuses every row, until
+-- lake/migrate.py compiles each domain's own trigger, right after them.
 DO $$
 DECLARE
     d record;
