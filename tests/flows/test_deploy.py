@@ -108,12 +108,11 @@ async def test_serving_again_resumes_deployments_an_earlier_ctrl_c_paused(prefec
         await client.delete_deployment(deployment_id)
 
 
-def serve_until(signal_number: int) -> tuple[str, str, int]:
-    """`dataload serve` until `signal_number`: its first line, the rest, its exit status."""
+def start_serve() -> subprocess.Popen[str]:
+    """`dataload serve`, its output (stderr too) readable line by line."""
     import signal
-    import time
 
-    serve = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "dataload.cli", "serve"],
         env=dict(os.environ),
         stdout=subprocess.PIPE,
@@ -123,6 +122,13 @@ def serve_until(signal_number: int) -> tuple[str, str, int]:
         # SIGINT ignored, and so did `dataload serve`, which then never saw the Ctrl-C.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def serve_until(signal_number: int) -> tuple[str, str, int]:
+    """`dataload serve` until `signal_number`: its first line, the rest, its exit status."""
+    import time
+
+    serve = start_serve()
     try:
         assert serve.stdout is not None
         first = serve.stdout.readline()  # "serving <every deployment> on <ui> ..." (or EOF)
@@ -142,13 +148,7 @@ def test_dataload_serve_stopped_while_it_registers_says_so_and_pauses_what_it_re
 ) -> None:
     import signal
 
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "dataload.cli", "serve"],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = start_serve()
     try:
         assert serve.stdout is not None
         first = serve.stdout.readline()

@@ -507,11 +507,9 @@ async def test_revoke_with_terminate_is_not_held_up_by_an_open_transaction_nor_a
     opened WITH HOLD before the revoke kept returning rows after it."""
     await load_people(lake)
     await grant_service(conn, "person", "student", consumer)
+    params = db.connect_params(lake_db)
     reader = await asyncpg.connect(
-        host=db.connect_params(lake_db).host,
-        port=db.connect_params(lake_db).port,
-        user=consumer,
-        database=lake_db.postgres_db,
+        host=params.host, port=params.port, user=consumer, database=params.database
     )
     try:
         await reader.execute(

@@ -32,6 +32,21 @@ def renamed(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def odd_person(n: int) -> dict[str, Any]:
+    """A person whose birth date is a number: a shape the shipped services do not expect."""
+    odd = person(n)
+    odd["personBasic"]["birthDate"] = 20010203
+    return odd
+
+
+async def insert_from_psql(conn: asyncpg.Connection, record: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO person_raw.person_data (bu_uid, person_data) VALUES ($1, $2::jsonb)",
+        record["personid"],
+        orjson.dumps(record).decode(),
+    )
+
+
 async def load(lake: Lake, docs: list[dict[str, Any]], *, complete: bool = True) -> RunSummary:
     run = await lake.start_run("person", flow="test")
     await run.load(docs)
@@ -101,13 +116,7 @@ async def test_a_run_that_stores_nothing_counts_again_when_the_live_contents_cha
 ) -> None:
     await load(lake, [person(n) for n in range(3)])
     # Written from psql: as many live records as before, one of other content.
-    odd = person(1)
-    odd["personBasic"]["birthDate"] = 20010203
-    await conn.execute(
-        "INSERT INTO person_raw.person_data (bu_uid, person_data) VALUES ($1, $2::jsonb)",
-        odd["personid"],
-        orjson.dumps(odd).decode(),
-    )
+    await insert_from_psql(conn, odd_person(1))
     summary = await load(lake, [person(0), person(2)], complete=False)
 
     assert (summary.inserted, summary.changed) == (0, 0)
@@ -170,13 +179,7 @@ async def test_records_written_from_psql_are_shaped_when_the_run_finishes(
     lake: Lake, conn: asyncpg.Connection
 ) -> None:
     await load(lake, [person(n) for n in range(3)])
-    odd = person(9)
-    odd["personBasic"]["birthDate"] = 20010203
-    await conn.execute(
-        "INSERT INTO person_raw.person_data (bu_uid, person_data) VALUES ($1, $2::jsonb)",
-        odd["personid"],
-        orjson.dumps(odd).decode(),
-    )
+    await insert_from_psql(conn, odd_person(9))
     summary = await load(lake, [person(n) for n in range(3)], complete=False)
 
     assert any(

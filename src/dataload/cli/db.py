@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from dataload.cli.errors import fail
-from dataload.cli.lake import lake_settings, on_lake
+from dataload.cli.errors import fail, lake_error
+from dataload.cli.lake import lake_settings
 
 app = typer.Typer(
     help="The lake's PostgreSQL: embedded server and migrations.", no_args_is_help=True
@@ -93,28 +93,26 @@ def db_init(
 ) -> None:
     """Create the lake's owner and loader roles, apply pending migrations as the owner, grant the
     loader what a load needs (idempotent; safe to run concurrently)."""
+    import asyncio
     import os
 
     from dataload.domains import DomainLoadError, all_domains
-    from dataload.lake import init_lake
-    from dataload.lake.db import loader_password
-    from dataload.lake.roles import LakeRoles
+    from dataload.lake.db import prepare_lake
 
     try:
         declared = [spec.tables() for spec in all_domains().values()]
     except DomainLoadError as exc:
         raise fail(str(exc)) from None
     settings = lake_settings()
-    password = loader_password(settings)
+    password = None
     if loader_password_from_env:
         password = os.environ.get(loader_password_from_env)
         if not password:
             raise fail(f"{loader_password_from_env} is not set: it holds the loader's password")
-    setup = on_lake(
-        lambda conn: init_lake(
-            conn, declared, roles=LakeRoles.of(settings), loader_password=password
-        )
-    )
+    try:
+        setup = asyncio.run(prepare_lake(settings, declared, loader_password=password))
+    except Exception as exc:
+        raise lake_error(exc) from None
     for done in setup.roles:
         typer.echo(done)
     if setup.adopted:

@@ -38,7 +38,6 @@ __all__ = [
     "dsn",
     "embedded_server",
     "ensure_database",
-    "loader_password",
     "prepare_lake",
     "recreate_database",
 ]
@@ -225,7 +224,7 @@ async def recreate_database(settings: Settings, database: str | None = None) -> 
     await ensure_database(settings, database)
 
 
-def loader_password(settings: Settings) -> str | None:
+def _kept_loader_password(settings: Settings) -> str | None:
     """The loader's password where dataload keeps it (the embedded server's pgpass file),
     generated on first use; None on another server, where an administrator sets it."""
     if settings.postgres_host:
@@ -233,10 +232,16 @@ def loader_password(settings: Settings) -> str | None:
     return embedded_server(settings).new_password(settings.loader_role)
 
 
-async def prepare_lake(settings: Settings, domains: Sequence[DomainTables] = ()) -> LakeSetup:
+async def prepare_lake(
+    settings: Settings,
+    domains: Sequence[DomainTables] = (),
+    *,
+    loader_password: str | None = None,
+) -> LakeSetup:
     """`dataload db init` before a run, on a connection of the operator's: the roles, the
     migrations as the owner, the loader's grants (lake/setup.py). A loader's own login only
-    checks that the lake is ready."""
+    checks that the lake is ready. The loader's password is `loader_password` when given, else
+    the one the embedded server keeps."""
     from dataload.lake.roles import LakeRoles
     from dataload.lake.setup import init_lake
 
@@ -245,7 +250,10 @@ async def prepare_lake(settings: Settings, domains: Sequence[DomainTables] = ())
     conn = await connect(settings)
     try:
         return await init_lake(
-            conn, domains, roles=LakeRoles.of(settings), loader_password=loader_password(settings)
+            conn,
+            domains,
+            roles=LakeRoles.of(settings),
+            loader_password=loader_password or _kept_loader_password(settings),
         )
     finally:
         await conn.close()

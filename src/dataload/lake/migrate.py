@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -53,6 +55,8 @@ __all__ = [
     "available_migrations",
     "available_repeatables",
     "migrate",
+    "migration_lock",
+    "pending",
 ]
 
 # Any constant of our own; pg_advisory_lock takes a bigint.
@@ -206,20 +210,44 @@ async def _apply(conn: asyncpg.Connection, what: str, sql: str, record: str, *ar
         await conn.execute(record, *args)
 
 
+@asynccontextmanager
+async def migration_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """The lake's one migrator: held by migrate(), and by whoever changes the lake around a
+    migration (`dataload db init`). A session may take it again while it holds it."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _todo(
+    conn: asyncpg.Connection, folder: Path | None
+) -> tuple[list[Migration], list[Repeatable]]:
+    """The migrations not applied yet, and the repeatable scripts new or changed since."""
+    applied = await applied_migrations(conn)
+    recorded = await applied_repeatables(conn)
+    return (
+        [m for m in available_migrations(folder) if m.version not in applied],
+        [s for s in available_repeatables(folder) if recorded.get(s.name) != s.checksum],
+    )
+
+
+async def pending(conn: asyncpg.Connection, *, folder: Path | None = None) -> list[str]:
+    """The labels of what migrate() would apply now."""
+    migrations, scripts = await _todo(conn, folder)
+    return [m.label for m in migrations] + [s.label for s in scripts]
+
+
 async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> list[str]:
     """Apply pending migrations, then new or changed repeatable scripts, under an advisory lock;
     returns the labels applied, in order (`V0016__...`, then `R__...`)."""
-    files = available_migrations(folder)
-    scripts = available_repeatables(folder)
     applied_now: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-    try:
+    async with migration_lock(conn):
         await conn.execute(_LEDGER)
-        applied = await applied_migrations(conn)
-        _check_history(applied, files)
-        for migration in files:
-            if migration.version in applied:
-                continue
+        _check_history(await applied_migrations(conn), available_migrations(folder))
+        migrations, _ = await _todo(conn, folder)
+        for migration in migrations:
             await _apply(
                 conn,
                 f"migration {migration.label}",
@@ -230,10 +258,8 @@ async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> li
                 migration.checksum,
             )
             applied_now.append(migration.label)
-        recorded = await applied_repeatables(conn)
+        _, scripts = await _todo(conn, folder)  # a migration may ask a script to run again
         for script in scripts:
-            if recorded.get(script.name) == script.checksum:
-                continue
             await _apply(
                 conn,
                 f"repeatable script {script.label}",
@@ -246,13 +272,8 @@ async def migrate(conn: asyncpg.Connection, *, folder: Path | None = None) -> li
             )
             applied_now.append(script.label)
         if applied_now and await conn.fetchval(
-            "SELECT to_regprocedure('lake.compile_raw_trigger(text)') IS NOT NULL"
+            "SELECT to_regprocedure('lake.protect_raw(text)') IS NOT NULL"
         ):
             # Compiled code follows the scripts it is compiled from: raw's row triggers.
-            await conn.execute(
-                "SELECT lake.compile_raw_trigger(domain) FROM lake.domains AS m"
-                " WHERE NOT EXISTS (SELECT FROM lake.tables AS t WHERE t.domain = m.domain)"
-            )
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            await conn.execute("SELECT lake.protect_raw(domain) FROM lake.domains ORDER BY domain")
     return applied_now

@@ -9,14 +9,7 @@ import asyncpg
 
 from dataload.lake.filters import ServiceChange, seed_services
 from dataload.lake.install import DomainTables, install_domains
-from dataload.lake.migrate import (
-    _LOCK_KEY,
-    applied_migrations,
-    applied_repeatables,
-    available_migrations,
-    available_repeatables,
-    migrate,
-)
+from dataload.lake.migrate import migrate, migration_lock, pending
 from dataload.lake.roles import LakeRoles, acting_as, adopt_lake, can_manage, ensure_roles
 
 __all__ = ["LakeNotReady", "LakeSetup", "init_lake"]
@@ -62,9 +55,8 @@ async def init_lake(
         return LakeSetup([], [])
     # One init at a time (two runs starting together): concurrent GRANTs on the same objects
     # fail with "tuple concurrently updated". migrate() takes the lock again, which a session
-    # may (advisory locks are counted).
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-    try:
+    # may.
+    async with migration_lock(conn):
         done = await ensure_roles(conn, roles, loader_password=loader_password)
         adopted = await adopt_lake(conn, roles.owner)
         async with acting_as(conn, roles.owner):
@@ -75,8 +67,6 @@ async def init_lake(
             # started together (test_chaos, once in a CI run) instead of its clear refusal.
             if done or adopted or setup.migrations or setup.installed:
                 await conn.execute("SELECT lake.grant_loader($1, $2)", roles.owner, roles.loader)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return LakeSetup(setup.migrations, setup.seeded, setup.installed, done, adopted)
 
 
@@ -98,16 +88,13 @@ async def _check_ready(
     conn: asyncpg.Connection, domains: list[DomainTables], roles: LakeRoles
 ) -> None:
     me = await conn.fetchval("SELECT current_user")
-    applied = await applied_migrations(conn)
-    pending = [m.label for m in available_migrations() if m.version not in applied]
-    recorded = await applied_repeatables(conn)
-    pending += [s.label for s in available_repeatables() if recorded.get(s.name) != s.checksum]
+    todo = await pending(conn)
     present = set()
-    if not pending:
+    if not todo:
         present = {r[0] for r in await conn.fetch("SELECT domain FROM lake.domains")}
     missing = [d.name for d in domains if d.name not in present]
-    if pending or missing:
-        what = f"pending {', '.join(pending[:5])}" if pending else f"domains {', '.join(missing)}"
+    if todo or missing:
+        what = f"pending {', '.join(todo[:5])}" if todo else f"domains {', '.join(missing)}"
         raise LakeNotReady(
             f"the lake is not ready for {me} ({what}), who may not change it: an administrator "
             f"(who can act as {roles.owner}) must run `dataload db init` first"

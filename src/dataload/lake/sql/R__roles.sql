@@ -18,8 +18,8 @@ LANGUAGE sql STABLE
 RETURN (SELECT rolname FROM pg_roles WHERE oid = (SELECT role_oid FROM lake.roles WHERE kind = 'loader'));
 
 -- Record the roles and give the loader what a load needs, and no more; run by the owner (it
--- grants on objects it owns). Idempotent: `dataload db init` runs it every time, so that tables
--- made since (a domain installed, a migration) are covered.
+-- grants on objects it owns). Idempotent: `dataload db init` runs it when the roles, the
+-- owners, the migrations or the domains changed, so that objects made since are covered.
 CREATE OR REPLACE FUNCTION lake.grant_loader(owner_name text, loader_name text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
